@@ -1,0 +1,1 @@
+"""LearningTool: learn from your own material, offline by default."""

@@ -1,0 +1,3 @@
+from learningtool.cli import main
+
+main()

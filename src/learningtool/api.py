@@ -1,0 +1,12 @@
+"""The versioned REST API: every domain router under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from learningtool.jobs.router import router as jobs_router
+from learningtool.notebook.router import router as notebook_router
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(notebook_router)
+api_router.include_router(jobs_router)

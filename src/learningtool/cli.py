@@ -1,0 +1,130 @@
+"""The `learningtool` command: serve the API, run workers, manage users."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+
+from learningtool.config import Settings, get_settings
+from learningtool.context import AppContext
+from learningtool.db import session_scope
+from learningtool.jobs.worker import Worker
+from learningtool.logs import configure_logging
+from learningtool.main import create_app, open_context
+from learningtool.user import service as user_service
+
+cli = typer.Typer(help="LearningTool: learn from your own material.", no_args_is_help=True)
+users_cli = typer.Typer(help="Manage users and their tokens.", no_args_is_help=True)
+cli.add_typer(users_cli, name="users")
+
+T = TypeVar("T")
+
+
+def _run(settings: Settings, action: Callable[[AppContext], Awaitable[T]]) -> T:
+    """Open the context on a fresh loop, run `action`, close it."""
+
+    async def main() -> T:
+        context = await open_context(settings)
+        try:
+            return await action(context)
+        finally:
+            await context.close()
+
+    return asyncio.run(main())
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+) -> None:
+    """Run the API with its in-process worker, using the data directory's database and files."""
+    settings = get_settings()
+    settings.host = host or settings.host
+    settings.port = port or settings.port
+    typer.echo(f"LearningTool at http://{settings.host}:{settings.port}  (API docs: /docs)")
+    typer.echo(f"Data directory: {settings.data_dir}")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once.")] = None,
+    import_module: Annotated[
+        list[str] | None, typer.Option("--import", help="Extra module with job handlers.")
+    ] = None,
+) -> None:
+    """Run a job worker against the configured database until SIGTERM or SIGINT."""
+    settings = get_settings()
+    settings.job_modules = [*settings.job_modules, *(import_module or [])]
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    async def work(context: AppContext) -> None:
+        job_worker = Worker(context, concurrency=concurrency)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        task = asyncio.create_task(job_worker.run())
+        await stop.wait()
+        await job_worker.stop()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    _run(settings, work)
+
+
+@users_cli.command("create")
+def users_create(name: str) -> None:
+    """Create a user and print its first token."""
+
+    async def action(context: AppContext) -> str:
+        async with session_scope(context.sessions) as session:
+            user = await user_service.create_user(session, name)
+            return await user_service.issue_token(session, user)
+
+    typer.echo(_run(get_settings(), action))
+
+
+@users_cli.command("token")
+def users_token(
+    name: str, label: Annotated[str, typer.Option(help="What the token is for.")] = "cli"
+) -> None:
+    """Issue a new token for an existing user and print it (shown only this once)."""
+
+    async def action(context: AppContext) -> str:
+        async with session_scope(context.sessions) as session:
+            user = await user_service.get_user_by_name(session, name)
+            return await user_service.issue_token(session, user, name=label)
+
+    typer.echo(_run(get_settings(), action))
+
+
+@users_cli.command("list")
+def users_list() -> None:
+    """List users: name, id, creation time."""
+
+    async def action(context: AppContext) -> list[tuple[str, str, str]]:
+        async with session_scope(context.sessions) as session:
+            users = await user_service.list_users(session)
+            return [(u.name, u.id, u.created_at.isoformat()) for u in users]
+
+    for name, user_id, created in _run(get_settings(), action):
+        typer.echo(f"{name}\t{user_id}\t{created}")
+
+
+def main() -> None:
+    try:
+        cli()
+    except Exception as error:  # an AppError from a service: its message, not a traceback
+        from learningtool.errors import AppError
+
+        if isinstance(error, AppError):
+            typer.echo(f"error: {error.message}", err=True)
+            raise SystemExit(2) from None
+        raise

@@ -1,0 +1,79 @@
+"""Settings: every knob of the service, read from `LEARNINGTOOL_*` variables and `.env`."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    """XDG data home, so a plain `learningtool serve` keeps its data out of the source tree."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "learningtool"
+
+
+class Settings(BaseSettings):
+    """Configuration with embedded defaults: SQLite and local files in `data_dir`, no API key."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LEARNINGTOOL_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default is SQLite in data_dir. "
+        "PostgreSQL: postgresql+asyncpg://user@host/db",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Jobs
+    worker_enabled: bool = Field(default=True, description="Run a job worker inside the app.")
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    job_lease_seconds: float = Field(default=30.0, gt=0)
+    job_poll_seconds: float = Field(default=0.5, gt=0)
+    job_max_attempts: int = Field(default=5, ge=1)
+    job_backoff_seconds: float = Field(default=2.0, ge=0)
+    job_modules: list[str] = Field(
+        default_factory=list, description="Extra modules to import for job handlers (plugins)."
+    )
+
+    # Observability
+    log_level: str = "INFO"
+    log_json: bool = True
+    loop_lag_interval_seconds: float = Field(default=0.05, gt=0)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'learningtool.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def token_file(self) -> Path:
+        """Where the first start keeps the local user's token (mode 0600), so later starts can
+        print it again: a hashed token cannot be shown twice otherwise."""
+        return self.data_dir / "local-token"
+
+    @property
+    def notebooks_dir(self) -> Path:
+        return self.data_dir / "notebooks"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

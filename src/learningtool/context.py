@@ -1,0 +1,71 @@
+"""The application context: what a request, a job or a CLI command needs, built once per loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from learningtool.config import Settings
+from learningtool.db import create_engine, create_sessionmaker
+
+
+class Signals:
+    """In-process wake-ups: a worker waiting for new jobs, an event stream waiting for a job to
+    change. Only an optimisation over polling, which stays the source of truth across processes.
+    Bound to the event loop that created it."""
+
+    def __init__(self) -> None:
+        self._work = asyncio.Event()
+        self._jobs: dict[str, set[asyncio.Event]] = defaultdict(set)
+
+    def work_available(self) -> None:
+        self._work.set()
+
+    async def wait_for_work(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._work.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._work.clear()
+
+    def job_changed(self, job_id: str) -> None:
+        for waiter in self._jobs.get(job_id, ()):
+            waiter.set()
+
+    async def wait_for_job(self, job_id: str, timeout: float) -> None:
+        waiter = asyncio.Event()
+        self._jobs[job_id].add(waiter)
+        try:
+            await asyncio.wait_for(waiter.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self._jobs[job_id].discard(waiter)
+            if not self._jobs[job_id]:
+                del self._jobs[job_id]
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    signals: Signals = field(default_factory=Signals)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def create_context(settings: Settings) -> AppContext:
+    """Build the context for the running loop. The engine is built in a thread: SQLAlchemy's
+    SQLite dialect resolves the file path with `os.path.abspath` when it parses the URL.
+    Sessions carry the signals in `session.info` so that code enqueueing a job can wake a
+    local worker once its transaction commits."""
+    engine = await asyncio.to_thread(create_engine, settings.sqlalchemy_url)
+    signals = Signals()
+    sessions = create_sessionmaker(engine)
+    sessions.configure(info={"signals": signals})
+    return AppContext(settings=settings, engine=engine, sessions=sessions, signals=signals)

@@ -1,0 +1,66 @@
+"""FastAPI dependencies: the request's session (committed at the edge), the caller, the notebook."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from learningtool.context import AppContext
+from learningtool.errors import Unauthorized
+from learningtool.models import Notebook, User
+from learningtool.notebook import service as notebook_service
+from learningtool.user import service as user_service
+
+
+def get_app_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed when the handler returns (before the response
+    is sent, so a failed commit is the client's error and not a silent loss), rolled back when
+    it raises. Services flush; they never commit."""
+    async with get_app_context(request).sessions() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `learningtool users token`.")
+
+AppDep = Annotated[AppContext, Depends(get_app_context)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_current_user(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("a bearer token is required")
+    user = await user_service.authenticate(session, credentials.credentials)
+    if user is None:
+        raise Unauthorized("the token is not valid")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_notebook(
+    session: SessionDep, user: CurrentUser, notebook_id: Annotated[str, Path(max_length=64)]
+) -> Notebook:
+    """The notebook in the path, if the caller owns it; 404 otherwise (never 403, which would
+    confirm that someone else's notebook exists)."""
+    return await notebook_service.get_notebook(session, owner_id=user.id, notebook_id=notebook_id)
+
+
+NotebookDep = Annotated[Notebook, Depends(get_notebook)]

@@ -1,0 +1,1 @@
+"""Durable background jobs: enqueue in the caller's transaction, run by a leased worker."""

@@ -1,0 +1,111 @@
+"""The ASGI app: `create_app()` wires routers, errors and metrics; its lifespan opens the
+database (migrating it), the worker and the loop-lag monitor. `app` is what `uvicorn` and
+`langgraph dev` (through `langgraph.json`) serve."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import structlog
+from fastapi import FastAPI
+
+from learningtool import migrate
+from learningtool.api import api_router
+from learningtool.config import Settings, get_settings
+from learningtool.context import AppContext, create_context
+from learningtool.db import session_scope
+from learningtool.errors import install_error_handlers
+from learningtool.health import router as health_router
+from learningtool.jobs.registry import load_handlers
+from learningtool.jobs.worker import Worker
+from learningtool.logs import configure_logging
+from learningtool.metrics import LoopLagMonitor, RequestMetricsMiddleware
+from learningtool.user import service as user_service
+
+log = structlog.get_logger(__name__)
+
+
+async def open_context(settings: Settings) -> AppContext:
+    """Create the data directory, migrate the database and open the context on this loop."""
+    await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(migrate.upgrade, settings.sqlalchemy_url)
+    load_handlers(settings.job_modules)
+    return await create_context(settings)
+
+
+async def local_token(context: AppContext) -> str | None:
+    """On the first start, create the local user and keep its token in the data directory
+    (mode 0600) so that each start can show it again; later starts read that file."""
+    async with session_scope(context.sessions) as session:
+        token = await user_service.ensure_local_user(session)
+    path = context.settings.token_file
+    if token is not None:
+        await asyncio.to_thread(_write_private, path, token)
+        return token
+    return await asyncio.to_thread(_read_if_exists, path)
+
+
+def _write_private(path: Path, content: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(content + "\n")
+
+
+def _read_if_exists(path: Path) -> str | None:
+    return path.read_text().strip() if path.exists() else None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context = await open_context(settings)
+        app.state.context = context
+        token = await local_token(context)
+        if token is not None:
+            print(f"LearningTool access token: {token}", file=sys.stderr, flush=True)
+        monitor = LoopLagMonitor(settings.loop_lag_interval_seconds)
+        monitor.start()
+        app.state.lag_monitor = monitor
+        worker = Worker(context) if settings.worker_enabled else None
+        app.state.worker = worker
+        app.state.worker_task = asyncio.create_task(worker.run()) if worker else None
+        log.info("app_started", data_dir=str(settings.data_dir), worker=bool(worker))
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop()
+                app.state.worker_task.cancel()
+                await asyncio.gather(app.state.worker_task, return_exceptions=True)
+            await monitor.stop()
+            await context.close()
+
+    app = FastAPI(
+        title="LearningTool",
+        version="0.1.0",
+        summary="Learn from your own material: notebooks, study cards, research, chat.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestMetricsMiddleware)
+    app.include_router(health_router)
+    app.include_router(api_router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """`learningtool.main:app`, built on first access so that importing this module for
+    `create_app` alone reads no settings."""
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

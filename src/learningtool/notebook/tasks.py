@@ -1,0 +1,28 @@
+"""Background work of notebooks: purging a deleted notebook's rows and files."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from typing import Any
+
+from sqlalchemy import delete
+
+from learningtool.jobs.registry import JobContext, PermanentJobError, job
+from learningtool.models import Notebook
+from learningtool.notebook.service import PURGE_JOB
+
+
+@job(PURGE_JOB, timeout_seconds=3600)
+async def purge_notebook(ctx: JobContext) -> dict[str, Any]:
+    """Delete the notebook's files (its folder under the data directory: blobs it alone
+    references, index and graph data) and then its row; every table under it goes with the
+    row through ON DELETE CASCADE. Safe to run again: each step ignores what is gone."""
+    notebook_id = str(ctx.payload["notebook_id"])
+    if not notebook_id.isalnum():  # ids are hex; anything else must not become a path
+        raise PermanentJobError("invalid notebook id")
+    folder = ctx.app.settings.notebooks_dir / notebook_id
+    await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
+    await ctx.progress(0.5, "files removed")
+    result = await ctx.session.execute(delete(Notebook).where(Notebook.id == notebook_id))
+    return {"rows_deleted": result.rowcount}  # type: ignore[attr-defined]
