@@ -91,9 +91,7 @@ def _truncate_postgres(url: str) -> None:
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     if request.param == "sqlite":
         path = tmp_path / "learningtool.db"
         shutil.copy(sqlite_template, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -24,24 +25,23 @@ class Signals:
     def work_available(self) -> None:
         self._work.set()
 
-    async def wait_for_work(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self._work.wait(), timeout)
-        except TimeoutError:
-            pass
+    async def wait_for_work(self, seconds: float) -> None:
+        """Return when work is announced, or after `seconds` (the polling fallback)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._work.wait(), seconds)
         self._work.clear()
 
     def job_changed(self, job_id: str) -> None:
         for waiter in self._jobs.get(job_id, ()):
             waiter.set()
 
-    async def wait_for_job(self, job_id: str, timeout: float) -> None:
+    async def wait_for_job(self, job_id: str, seconds: float) -> None:
+        """Return when `job_id` changes in this process, or after `seconds`."""
         waiter = asyncio.Event()
         self._jobs[job_id].add(waiter)
         try:
-            await asyncio.wait_for(waiter.wait(), timeout)
-        except TimeoutError:
-            pass
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.wait(), seconds)
         finally:
             self._jobs[job_id].discard(waiter)
             if not self._jobs[job_id]:

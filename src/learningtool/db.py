@@ -1,4 +1,4 @@
-"""Database engines and sessions: one async engine per event loop, one session per request or job."""
+"""Database engines and sessions: an async engine per event loop, a session per request or job."""
 
 from __future__ import annotations
 

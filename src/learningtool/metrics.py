@@ -19,11 +19,15 @@ REQUEST_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 JOBS_BY_STATE = Gauge(
-    "learningtool_jobs", "Jobs in the database by kind and state.", ["kind", "state"],
+    "learningtool_jobs",
+    "Jobs in the database by kind and state.",
+    ["kind", "state"],
     registry=REGISTRY,
 )
 JOBS_FINISHED = Counter(
-    "learningtool_jobs_finished_total", "Jobs finished by this process.", ["kind", "outcome"],
+    "learningtool_jobs_finished_total",
+    "Jobs finished by this process.",
+    ["kind", "outcome"],
     registry=REGISTRY,
 )
 LOOP_LAG = Histogram(
@@ -103,8 +107,16 @@ class RequestMetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            REQUEST_LATENCY.labels(scope["method"], template, f"{status // 100}xx").observe(
-                time.perf_counter() - started
-            )
+            REQUEST_LATENCY.labels(
+                scope["method"], route_template(scope), f"{status // 100}xx"
+            ).observe(time.perf_counter() - started)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route as a template (`/api/v1/notebooks/{notebook_id}`), rebuilt from the
+    path and its parameters so that label values stay few; `unmatched` when nothing matched."""
+    if "route" not in scope:
+        return "unmatched"
+    names = {str(value): name for name, value in scope.get("path_params", {}).items()}
+    segments = scope["path"].split("/")
+    return "/".join(f"{{{names[s]}}}" if s in names else s for s in segments)

@@ -13,7 +13,11 @@ from learningtool.errors import Conflict, NotFound
 from learningtool.models import Job, utcnow
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
-    "queued", "running", "succeeded", "failed", "cancelled"
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "cancelled",
 )
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
@@ -94,8 +98,10 @@ async def cancel(session: AsyncSession, job: Job) -> Job:
 async def retry(session: AsyncSession, job: Job) -> Job:
     """Queue a failed or cancelled job again, with a fresh budget of attempts."""
     if job.state not in (FAILED, CANCELLED):
-        raise Conflict(f"only failed or cancelled jobs can be retried; this one is {job.state}",
-                       details={"state": job.state})
+        raise Conflict(
+            f"only failed or cancelled jobs can be retried; this one is {job.state}",
+            details={"state": job.state},
+        )
     now = utcnow()
     job.state, job.attempts, job.run_at, job.finished_at = QUEUED, 0, now, None
     job.error, job.progress, job.message, job.worker_id = None, 0.0, "", None
@@ -109,8 +115,10 @@ def _notify_after_commit(session: AsyncSession, job_id: str) -> None:
     signals = session.info.get("signals")
     if isinstance(signals, Signals):
         event.listen(
-            session.sync_session, "after_commit",
-            lambda _s: signals.job_changed(job_id), once=True,
+            session.sync_session,
+            "after_commit",
+            lambda _s: signals.job_changed(job_id),
+            once=True,
         )
 
 

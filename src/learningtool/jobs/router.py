@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
@@ -50,7 +49,9 @@ async def job_events(
             snapshot = job.model_dump_json()
             if snapshot != last:
                 last = snapshot
-                yield ServerSentEvent(data=snapshot, event="job", id=str(job.updated_at.timestamp()))
+                yield ServerSentEvent(
+                    data=snapshot, event="job", id=str(job.updated_at.timestamp())
+                )
             if job.state in queue.TERMINAL or await request.is_disconnected():
                 return
             await app.signals.wait_for_job(job_id, EVENT_POLL_SECONDS)

@@ -147,8 +147,12 @@ class Worker:
             await self._fail(job, f"no handler for job kind {job.kind!r}", retryable=False)
             return
         if job.attempts > job.max_attempts:
-            await self._fail(job, f"gave up after {job.max_attempts} attempts; last error: "
-                             f"{job.error or 'worker lost'}", retryable=False)
+            await self._fail(
+                job,
+                f"gave up after {job.max_attempts} attempts; last error: "
+                f"{job.error or 'worker lost'}",
+                retryable=False,
+            )
             return
         lease_lost = asyncio.Event()
         this_task = asyncio.current_task()
@@ -157,8 +161,12 @@ class Worker:
         try:
             async with self.app.sessions() as session:
                 context = JobContext(
-                    app=self.app, job_id=job.id, kind=job.kind, payload=dict(job.payload),
-                    attempt=job.attempts, session=session,
+                    app=self.app,
+                    job_id=job.id,
+                    kind=job.kind,
+                    payload=dict(job.payload),
+                    attempt=job.attempts,
+                    session=session,
                     progress=lambda fraction, message: self._progress(job, fraction, message),
                 )
                 async with asyncio.timeout(spec.timeout_seconds):
@@ -198,7 +206,9 @@ class Worker:
 
     async def _fenced_update(self, session: AsyncSession, job: Job, **values: Any) -> bool:
         result = await session.execute(
-            update(Job).where(self._held(job)).values(updated_at=utcnow(), **values)
+            update(Job)
+            .where(self._held(job))
+            .values(updated_at=utcnow(), **values)
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
@@ -207,8 +217,14 @@ class Worker:
         self, session: AsyncSession, job: Job, result: dict[str, Any] | None
     ) -> None:
         done = await self._fenced_update(
-            session, job, state=SUCCEEDED, progress=1.0, result=result, error=None,
-            message="done", finished_at=utcnow(),
+            session,
+            job,
+            state=SUCCEEDED,
+            progress=1.0,
+            result=result,
+            error=None,
+            message="done",
+            finished_at=utcnow(),
         )
         if not done:
             await session.rollback()
@@ -221,7 +237,9 @@ class Worker:
             base = self.app.settings.job_backoff_seconds
             delay = base * 2 ** (job.attempts - 1) * (1 + random.random() / 4)
             values: dict[str, Any] = {
-                "state": QUEUED, "run_at": now + timedelta(seconds=delay), "error": reason,
+                "state": QUEUED,
+                "run_at": now + timedelta(seconds=delay),
+                "error": reason,
                 "message": f"attempt {job.attempts} failed; retrying in {delay:.1f} s",
             }
             outcome = "retry"
@@ -239,7 +257,11 @@ class Worker:
         the lease to expire; the interrupted attempt does not count."""
         async with self.app.sessions() as session:
             if await self._fenced_update(
-                session, job, state=QUEUED, run_at=utcnow(), attempts=job.attempts - 1,
+                session,
+                job,
+                state=QUEUED,
+                run_at=utcnow(),
+                attempts=job.attempts - 1,
                 message="worker stopped; queued again",
             ):
                 await session.commit()

@@ -17,9 +17,7 @@ class StudyItem(Base):
 
     id: Mapped[str] = id_column()
     notebook_id: Mapped[str] = mapped_column(ForeignKey("notebooks.id", ondelete="CASCADE"))
-    source_id: Mapped[str] = mapped_column(
-        ForeignKey("sources.id", ondelete="CASCADE"), index=True
-    )
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
     chunk_id: Mapped[str | None] = mapped_column(
         ForeignKey("chunks.id", ondelete="CASCADE"), default=None
     )

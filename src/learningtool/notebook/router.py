@@ -20,7 +20,9 @@ router = APIRouter(prefix="/notebooks", tags=["notebooks"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_notebook(body: NotebookCreate, session: SessionDep, user: CurrentUser) -> NotebookRead:
+async def create_notebook(
+    body: NotebookCreate, session: SessionDep, user: CurrentUser
+) -> NotebookRead:
     notebook = await service.create_notebook(
         session, owner_id=user.id, name=body.name, description=body.description
     )

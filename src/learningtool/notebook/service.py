@@ -119,9 +119,7 @@ async def add_exclusion(
 
 async def delete_exclusion(session: AsyncSession, notebook: Notebook, exclusion_id: str) -> None:
     exclusion = await session.scalar(
-        select(Exclusion).where(
-            Exclusion.id == exclusion_id, Exclusion.notebook_id == notebook.id
-        )
+        select(Exclusion).where(Exclusion.id == exclusion_id, Exclusion.notebook_id == notebook.id)
     )
     if exclusion is None:
         raise NotFound("exclusion not found")
