@@ -43,6 +43,18 @@ class Settings(BaseSettings):
         default_factory=list, description="Extra modules to import for job handlers (plugins)."
     )
 
+    # Ingestion
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0, description="Per file.")
+    max_text_chars: int = Field(default=5_000_000, gt=0, description="Pasted text.")
+    extract_workers: int = Field(default=2, ge=1, description="Processes for extraction/OCR/ASR.")
+    extract_timeout_seconds: float = Field(default=600.0, gt=0, description="Per source.")
+    fetch_timeout_seconds: float = Field(default=20.0, gt=0)
+    fetch_max_redirects: int = Field(default=5, ge=0)
+    fetch_allow_private: bool = Field(
+        default=False,
+        description="Allow URL ingestion from loopback/private addresses (tests, intranets).",
+    )
+
     # Observability
     log_level: str = "INFO"
     log_json: bool = True

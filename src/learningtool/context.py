@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from learningtool.config import Settings
+from learningtool.cpu import CpuPool
 from learningtool.db import create_engine, create_sessionmaker
+from learningtool.storage import BlobStore
 
 
 class Signals:
@@ -53,9 +55,12 @@ class AppContext:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    signals: Signals = field(default_factory=Signals)
+    signals: Signals
+    blobs: BlobStore
+    cpu: CpuPool
 
     async def close(self) -> None:
+        await self.cpu.close()
         await self.engine.dispose()
 
 
@@ -68,4 +73,11 @@ async def create_context(settings: Settings) -> AppContext:
     signals = Signals()
     sessions = create_sessionmaker(engine)
     sessions.configure(info={"signals": signals})
-    return AppContext(settings=settings, engine=engine, sessions=sessions, signals=signals)
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        signals=signals,
+        blobs=BlobStore(settings.notebooks_dir),
+        cpu=CpuPool(settings.extract_workers),
+    )

@@ -5,6 +5,8 @@
     ├── Conflict             (409 conflict)
     ├── InvalidInput         (422 invalid_input)
     ├── Unauthorized         (401 unauthorized)
+    ├── PayloadTooLarge      (413 payload_too_large)
+    ├── UnsupportedMediaType (415 unsupported_media_type)
     └── ServiceUnavailable   (503 unavailable)
 
 Services raise these; `install_error_handlers` maps them to
@@ -53,6 +55,16 @@ class InvalidInput(AppError):
 class Unauthorized(AppError):
     status_code = 401
     code = "unauthorized"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class ServiceUnavailable(AppError):

@@ -44,7 +44,10 @@ async def readyz(request: Request, app: AppDep) -> JSONResponse:
 
 
 @router.get("/metrics")
+@router.get("/learningtool/metrics", include_in_schema=False)
 async def metrics(app: AppDep) -> Response:
+    """Prometheus text. Also at `/learningtool/metrics`, because under `langgraph dev` the
+    LangGraph server's own `/metrics` takes precedence over the app's."""
     async with app.sessions() as session:
         counts = await queue.counts_by_state(session)
     JOBS_BY_STATE.clear()

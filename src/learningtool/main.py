@@ -60,9 +60,10 @@ def _read_if_exists(path: Path) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level, json=settings.log_json)
+    if configure_logs:
+        configure_logging(settings.log_level, json=settings.log_json)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -105,7 +106,8 @@ def __getattr__(name: str) -> FastAPI:
     """`learningtool.main:app`, built on first access so that importing this module for
     `create_app` alone reads no settings."""
     if name == "app":
-        application = create_app()
+        # Inside the LangGraph server, logging is already configured: keep its setup.
+        application = create_app(configure_logs=not structlog.is_configured())
         globals()["app"] = application
         return application
     raise AttributeError(name)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from learningtool.context import Signals
 from learningtool.errors import Conflict, NotFound
+from learningtool.jobs.registry import get_spec
 from learningtool.models import Job, utcnow
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
@@ -91,6 +92,9 @@ async def cancel(session: AsyncSession, job: Job) -> Job:
         .values(state=CANCELLED, finished_at=now, updated_at=now, message="cancelled")
     )
     await session.refresh(job)
+    spec = get_spec(job.kind)
+    if spec is not None and spec.on_failure is not None:
+        await spec.on_failure(session, dict(job.payload), "cancelled")
     _notify_after_commit(session, job.id)
     return job
 

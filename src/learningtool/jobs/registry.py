@@ -45,6 +45,9 @@ class JobContext:
 
 
 Handler = Callable[[JobContext], Awaitable[dict[str, Any] | None]]
+# Called in the transaction that ends a job as failed (for good) or cancelled, so that the
+# object it worked on never stays half-processed: (session, payload, reason).
+FailureHook = Callable[[AsyncSession, dict[str, Any], str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class JobSpec:
     kind: str
     handler: Handler
     timeout_seconds: float
-    max_attempts: int | None
+    on_failure: FailureHook | None
 
 
 _HANDLERS: dict[str, JobSpec] = {}
@@ -62,12 +65,12 @@ BUILTIN_MODULES = ("learningtool.notebook.tasks",)
 
 
 def job(
-    kind: str, *, timeout_seconds: float = 600.0, max_attempts: int | None = None
+    kind: str, *, timeout_seconds: float = 600.0, on_failure: FailureHook | None = None
 ) -> Callable[[Handler], Handler]:
     """Register `handler` under `kind`. Handlers take ids in their payload and reload state."""
 
     def register(handler: Handler) -> Handler:
-        _HANDLERS[kind] = JobSpec(kind, handler, timeout_seconds, max_attempts)
+        _HANDLERS[kind] = JobSpec(kind, handler, timeout_seconds, on_failure)
         return handler
 
     return register

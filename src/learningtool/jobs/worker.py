@@ -246,8 +246,11 @@ class Worker:
         else:
             values = {"state": FAILED, "error": reason, "finished_at": now, "message": "failed"}
             outcome = FAILED
+        spec = get_spec(job.kind)
         async with self.app.sessions() as session:
             if await self._fenced_update(session, job, **values):
+                if outcome == FAILED and spec is not None and spec.on_failure is not None:
+                    await spec.on_failure(session, dict(job.payload), reason)
                 await session.commit()
                 JOBS_FINISHED.labels(job.kind, outcome).inc()
         log.warning("job_failed", job_id=job.id, kind=job.kind, reason=reason, outcome=outcome)

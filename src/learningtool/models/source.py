@@ -33,6 +33,7 @@ class Source(Base):
     text: Mapped[str | None] = mapped_column(Text, default=None)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     research_run_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    job_id: Mapped[str | None] = mapped_column(String(32), default=None)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 

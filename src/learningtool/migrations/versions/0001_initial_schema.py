@@ -196,6 +196,7 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=True),
         sa.Column("meta", sa.JSON(), nullable=False),
         sa.Column("research_run_id", sa.String(length=32), nullable=True),
+        sa.Column("job_id", sa.String(length=32), nullable=True),
         sa.Column(
             "created_at", learningtool.models.base.UTCDateTime(timezone=True), nullable=False
         ),

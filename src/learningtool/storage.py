@@ -1,0 +1,114 @@
+"""The blob store: a source's original bytes, content-addressed inside its notebook's folder.
+
+Layout: `<data_dir>/notebooks/<notebook_id>/blobs/<sha256>`. Keeping blobs per notebook makes
+a notebook's purge one folder removal, and a notebook holds a content hash once (sources are
+unique per notebook and hash), so no reference counting is needed. Every file operation runs
+in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from learningtool.errors import PayloadTooLarge
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ID = re.compile(r"[0-9a-zA-Z]{1,64}")
+WRITE_BATCH = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StagedBlob:
+    """Bytes written to a temporary file, hashed and counted, not yet in the store."""
+
+    path: Path
+    sha256: str
+    size: int
+
+
+class BlobStore:
+    def __init__(self, notebooks_dir: Path) -> None:
+        self.notebooks_dir = notebooks_dir
+
+    def _folder(self, notebook_id: str) -> Path:
+        if not _ID.fullmatch(notebook_id):  # ids are generated hex; never a path piece
+            raise ValueError("invalid notebook id")
+        return self.notebooks_dir / notebook_id / "blobs"
+
+    def path(self, notebook_id: str, key: str) -> Path:
+        if not _HEX64.fullmatch(key):
+            raise ValueError("invalid blob key")
+        return self._folder(notebook_id) / key
+
+    async def stage(
+        self, notebook_id: str, chunks: AsyncIterator[bytes], *, max_bytes: int
+    ) -> StagedBlob:
+        """Stream `chunks` to a temporary file in the notebook's folder, hashing as it goes;
+        raise `PayloadTooLarge` as soon as more than `max_bytes` arrive (the rest is never
+        read) and leave nothing behind."""
+        folder = self._folder(notebook_id)
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        descriptor, name = await asyncio.to_thread(tempfile.mkstemp, dir=folder, prefix=".up-")
+        path = Path(name)
+        digest, size, pending = hashlib.sha256(), 0, bytearray()
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise PayloadTooLarge(
+                            f"the file is larger than the limit of {max_bytes} bytes",
+                            details={"max_bytes": max_bytes},
+                        )
+                    digest.update(chunk)
+                    pending += chunk
+                    if len(pending) >= WRITE_BATCH:
+                        await asyncio.to_thread(handle.write, bytes(pending))
+                        pending.clear()
+                await asyncio.to_thread(_write_and_sync, handle, bytes(pending))
+        except BaseException:
+            await asyncio.to_thread(_unlink, path)
+            raise
+        return StagedBlob(path=path, sha256=digest.hexdigest(), size=size)
+
+    async def stage_bytes(self, notebook_id: str, data: bytes) -> StagedBlob:
+        async def one() -> AsyncIterator[bytes]:
+            yield data
+
+        return await self.stage(notebook_id, one(), max_bytes=len(data))
+
+    async def commit(self, notebook_id: str, staged: StagedBlob) -> str:
+        """Move a staged file to its content address. The same content twice ends in one
+        file (an atomic replace by identical bytes)."""
+        await asyncio.to_thread(os.replace, staged.path, self.path(notebook_id, staged.sha256))
+        return staged.sha256
+
+    async def discard(self, staged: StagedBlob) -> None:
+        await asyncio.to_thread(_unlink, staged.path)
+
+    async def read(self, notebook_id: str, key: str) -> bytes:
+        return await asyncio.to_thread(self.path(notebook_id, key).read_bytes)
+
+    async def delete(self, notebook_id: str, key: str) -> None:
+        await asyncio.to_thread(_unlink, self.path(notebook_id, key))
+
+
+def _write_and_sync(handle: BinaryIO, data: bytes) -> None:
+    """The last write: flushed to disk before the source's row can commit."""
+    handle.write(data)
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
