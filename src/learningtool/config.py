@@ -48,11 +48,16 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(default=5_000_000, gt=0, description="Pasted text.")
     extract_workers: int = Field(default=2, ge=1, description="Processes for extraction/OCR/ASR.")
     extract_timeout_seconds: float = Field(default=600.0, gt=0, description="Per source.")
+    chunk_max_tokens: int = Field(
+        default=240, ge=32, description="Chunk budget; MiniLM embeds only ~256 word-pieces."
+    )
+    chunk_overlap_tokens: int = Field(default=36, ge=0)
+    fetch_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     fetch_timeout_seconds: float = Field(default=20.0, gt=0)
     fetch_max_redirects: int = Field(default=5, ge=0)
-    fetch_allow_private: bool = Field(
+    fetch_allow_loopback: bool = Field(
         default=False,
-        description="Allow URL ingestion from loopback/private addresses (tests, intranets).",
+        description="Allow URL ingestion from loopback addresses (tests, local setups).",
     )
 
     # Observability

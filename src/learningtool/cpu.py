@@ -31,22 +31,25 @@ class CpuPool:
         self.workers = workers
         self._executor: ProcessPoolExecutor | None = None
 
-    def _pool(self) -> ProcessPoolExecutor:
+    async def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             # spawn: forking a process that runs an event loop and threads is unsafe.
-            self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn")
+            context = multiprocessing.get_context("spawn")
+            self._executor = await asyncio.to_thread(
+                ProcessPoolExecutor, self.workers, mp_context=context
             )
         return self._executor
 
     async def run(self, seconds: float, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args)` in a worker process; give up after `seconds`."""
-        loop = asyncio.get_running_loop()
-        executor = self._pool()
-        future = loop.run_in_executor(executor, fn, *args)
+        """Run `fn(*args)` in a worker process; give up after `seconds`.
+
+        Creating the pool and submitting to it start processes and write to pipes, which
+        would block the loop: both happen in a thread."""
+        executor = await self._pool()
         try:
             async with asyncio.timeout(seconds):
-                return await future
+                future = await asyncio.to_thread(executor.submit, fn, *args)
+                return await asyncio.wrap_future(future)
         except TimeoutError:
             await self._reset(executor)
             raise CpuTimeout(f"gave up after {seconds:g} s") from None
@@ -58,12 +61,15 @@ class CpuPool:
         if self._executor is not executor:
             return
         self._executor = None
-        processes = list(getattr(executor, "_processes", {}).values())
-        for process in processes:
-            process.kill()
-        await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        await asyncio.to_thread(_kill, executor)
 
     async def close(self) -> None:
         if self._executor is not None:
             executor, self._executor = self._executor, None
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+
+def _kill(executor: ProcessPoolExecutor) -> None:
+    for process in list(getattr(executor, "_processes", {}).values()):
+        process.kill()
+    executor.shutdown(wait=True, cancel_futures=True)

@@ -13,11 +13,13 @@ from learningtool.models import Exclusion, Job, Notebook, Source, utcnow
 PURGE_JOB = "notebook.purge"
 
 
-async def _flush_unique(session: AsyncSession, message: str) -> None:
-    """Flush inside a savepoint so that a unique-constraint race becomes a 409, and the
-    request's transaction stays usable."""
+async def _flush_unique(session: AsyncSession, message: str, new: object = None) -> None:
+    """Add `new` (if given) and flush inside a savepoint, so that a unique-constraint race
+    becomes a 409 and the request's transaction stays usable."""
     try:
         async with session.begin_nested():
+            if new is not None:
+                session.add(new)
             await session.flush()
     except IntegrityError as error:
         raise Conflict(message) from error
@@ -26,9 +28,9 @@ async def _flush_unique(session: AsyncSession, message: str) -> None:
 async def create_notebook(
     session: AsyncSession, *, owner_id: str, name: str, description: str = ""
 ) -> Notebook:
-    notebook = Notebook(owner_id=owner_id, name=name.strip(), description=description)
-    session.add(notebook)
-    await _flush_unique(session, f"a notebook named {notebook.name!r} exists already")
+    name = name.strip()
+    notebook = Notebook(owner_id=owner_id, name=name, description=description)
+    await _flush_unique(session, f"a notebook named {name!r} exists already", notebook)
     return notebook
 
 
@@ -112,8 +114,7 @@ async def add_exclusion(
     exclusion = Exclusion(
         notebook_id=notebook.id, target_kind=target_kind, target=target, scope=scope
     )
-    session.add(exclusion)
-    await _flush_unique(session, "this target is excluded already")
+    await _flush_unique(session, "this target is excluded already", exclusion)
     return exclusion
 
 

@@ -26,9 +26,9 @@ async def create_user(session: AsyncSession, name: str) -> User:
     if not name or len(name) > 100:
         raise InvalidInput("a user name has 1 to 100 characters")
     user = User(name=name)
-    session.add(user)
     try:
         async with session.begin_nested():
+            session.add(user)
             await session.flush()
     except IntegrityError as error:
         raise Conflict(f"user {name!r} exists already") from error

@@ -1,0 +1,169 @@
+"""The ingestion job: a source's bytes (fetched first for a URL) become text and chunks.
+
+States: queued -> extracting -> indexing -> ready | failed. The status changes are written
+in short transactions of their own so clients see them while the job runs; the chunks, the
+text and `ready` commit together with the job's completion, so a source is never half-ready.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from learningtool.cpu import CpuInterrupted, CpuTimeout
+from learningtool.ingestion.document import Limits
+from learningtool.ingestion.errors import FeatureUnavailableError, IngestionError
+from learningtool.ingestion.pipeline import Processed, process_file
+from learningtool.jobs.registry import JobContext, JobError, PermanentJobError, job
+from learningtool.models import Chunk, Source, utcnow
+from learningtool.source.fetch import AddressGuard, FetchError, FetchLimits, fetch_url
+from learningtool.source.service import INGEST_JOB, PURGE_FILES_JOB
+
+
+async def mark_failed(session: AsyncSession, payload: dict[str, Any], reason: str) -> None:
+    await session.execute(
+        update(Source)
+        .where(Source.id == payload["source_id"])
+        .values(status="failed", error=reason, updated_at=utcnow())
+    )
+
+
+@job(INGEST_JOB, timeout_seconds=3600, on_failure=mark_failed)
+async def ingest_source(ctx: JobContext) -> dict[str, Any]:
+    source_id = str(ctx.payload["source_id"])
+    async with ctx.app.sessions() as session:
+        source = await session.get(Source, source_id)
+    if source is None:
+        return {"skipped": "the source was deleted"}
+    await _status(ctx, source_id, "extracting", 0.05, "extracting text")
+    if source.blob_key is None:
+        source.blob_key = await _fetch(ctx, source)
+    processed = await _process(ctx, source)
+    await _status(ctx, source_id, "indexing", 0.8, f"saving {len(processed.chunks)} chunks")
+    await _save(ctx, source, processed)
+    return {"chunks": len(processed.chunks), "characters": len(processed.text)}
+
+
+async def _status(
+    ctx: JobContext, source_id: str, status: str, progress: float, message: str
+) -> None:
+    async with ctx.app.sessions() as session:
+        await session.execute(
+            update(Source)
+            .where(Source.id == source_id)
+            .values(status=status, progress=progress, error=None, updated_at=utcnow())
+        )
+        await session.commit()
+    await ctx.progress(progress, message)
+
+
+async def _fetch(ctx: JobContext, source: Source) -> str:
+    """Download a URL source through the address guard and store its bytes."""
+    settings = ctx.app.settings
+    limits = FetchLimits(
+        max_bytes=settings.fetch_max_bytes,
+        total_seconds=settings.fetch_timeout_seconds,
+        max_redirects=settings.fetch_max_redirects,
+    )
+    guard = AddressGuard(allow_loopback=settings.fetch_allow_loopback)
+    try:
+        document = await fetch_url(source.url or "", limits=limits, guard=guard)
+    except FetchError as error:
+        retryable = error.code in ("timeout", "fetch_failed")
+        raise JobError(f"could not fetch the URL: {error.message}", retryable=retryable) from None
+    staged = await ctx.app.blobs.stage_bytes(source.notebook_id, document.content)
+    key = await ctx.app.blobs.commit(source.notebook_id, staged)
+    async with ctx.app.sessions() as session:
+        await session.execute(
+            update(Source)
+            .where(Source.id == source.id)
+            .values(
+                blob_key=key,
+                meta={"final_url": document.url, "content_type": document.content_type},
+            )
+        )
+        await session.commit()
+    return key
+
+
+async def _process(ctx: JobContext, source: Source) -> Processed:
+    settings = ctx.app.settings
+    path = str(ctx.app.blobs.path(source.notebook_id, source.blob_key or ""))
+    limits = Limits(max_input_bytes=max(settings.max_upload_bytes, settings.fetch_max_bytes))
+    try:
+        return await ctx.app.cpu.run(
+            settings.extract_timeout_seconds,
+            process_file,
+            path,
+            limits,
+            settings.chunk_max_tokens,
+            settings.chunk_overlap_tokens,
+        )
+    except FeatureUnavailableError as error:
+        raise PermanentJobError(error.message) from None
+    except IngestionError as error:
+        raise PermanentJobError(error.message) from None
+    except CpuTimeout:
+        raise PermanentJobError(
+            f"processing took longer than {settings.extract_timeout_seconds:g} s"
+        ) from None
+    except CpuInterrupted as error:
+        raise JobError(f"processing was interrupted ({error}); it will be retried") from None
+
+
+async def _save(ctx: JobContext, source: Source, processed: Processed) -> None:
+    """Replace the source's chunks and mark it ready, in the job's own transaction."""
+    session = ctx.session
+    await session.execute(delete(Chunk).where(Chunk.source_id == source.id))
+    now = utcnow()
+    rows = [
+        {
+            "source_id": source.id,
+            "notebook_id": source.notebook_id,
+            "ordinal": c.ordinal,
+            "text": c.text,
+            "start_char": c.start_char,
+            "end_char": c.end_char,
+            "page": c.page,
+            "slide": c.slide,
+            "heading_path": list(c.heading_path),
+            "audio_start": c.audio_start,
+            "audio_end": c.audio_end,
+            "token_count": c.token_count,
+            "created_at": now,
+        }
+        for c in processed.chunks
+    ]
+    if rows:
+        await session.execute(insert(Chunk), rows)
+    values: dict[str, Any] = {
+        "text": processed.text,
+        "media_type": processed.media_type,
+        "status": "ready",
+        "progress": 1.0,
+        "error": None,
+        "updated_at": now,
+    }
+    if processed.title and source.kind == "url":
+        values["title"] = processed.title[:500]
+    await session.execute(update(Source).where(Source.id == source.id).values(**values))
+    exists = await session.scalar(select(Source.id).where(Source.id == source.id))
+    if exists is None:  # deleted meanwhile: its chunks would be orphans
+        raise PermanentJobError("the source was deleted while it was processed")
+
+
+@job(PURGE_FILES_JOB)
+async def purge_source_files(ctx: JobContext) -> dict[str, Any]:
+    """Remove a deleted source's blob, unless the same content was added again since."""
+    notebook_id, blob_key = str(ctx.payload["notebook_id"]), ctx.payload.get("blob_key")
+    if not blob_key:
+        return {"blob": "none"}
+    async with ctx.app.sessions() as session:
+        reused = await session.scalar(
+            select(Source.id).where(Source.notebook_id == notebook_id, Source.blob_key == blob_key)
+        )
+    if reused is None:
+        await ctx.app.blobs.delete(notebook_id, blob_key)
+    return {"blob": "kept" if reused else "deleted"}

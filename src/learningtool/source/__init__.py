@@ -1,0 +1,1 @@
+"""Sources: bringing outside material (web pages, files) in for ingestion."""
