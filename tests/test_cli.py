@@ -38,3 +38,17 @@ def test_users_errors_are_messages(runner: CliRunner) -> None:
     assert "exists already" in str(duplicate.exception) + duplicate.output
     unknown = runner.invoke(cli, ["users", "token", "nobody"])
     assert unknown.exit_code != 0
+
+
+def test_ingest_files_into_a_notebook(runner: CliRunner, tmp_path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "cells.md").write_text("# Cells\n\nCells are the units of life.\n")
+    (folder / "fake.pdf").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(300))
+    result = runner.invoke(cli, ["ingest", str(folder), "--notebook", "Biology", "--tag", "exam"])
+    assert result.exit_code == 1, result.output  # one file was refused
+    assert "fake.pdf" in result.output and "not recognised" in result.output
+    assert "ready" in result.output
+
+    again = runner.invoke(cli, ["ingest", str(folder / "cells.md"), "--notebook", "Biology"])
+    assert again.exit_code == 0, again.output  # a duplicate: already processed

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from rich.progress import BarColumn, Progress, TextColumn
 
 from learningtool.config import Settings, get_settings
 from learningtool.context import AppContext
 from learningtool.db import session_scope
 from learningtool.jobs.worker import Worker
 from learningtool.logs import configure_logging
-from learningtool.main import create_app, open_context
+from learningtool.main import create_app, local_token, open_context
+from learningtool.source import local
 from learningtool.user import service as user_service
 
 cli = typer.Typer(help="LearningTool: learn from your own material.", no_args_is_help=True)
@@ -77,6 +80,62 @@ def worker(
         await asyncio.gather(task, return_exceptions=True)
 
     _run(settings, work)
+
+
+@cli.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(exists=True, help="Files or folders.")],
+    notebook: Annotated[str, typer.Option(help="Notebook name (created if missing).")],
+    user: Annotated[str, typer.Option(help="Owner of the notebook.")] = "local",
+    tag: Annotated[list[str] | None, typer.Option(help="Tag for every source.")] = None,
+) -> None:
+    """Add files to a notebook and process them here, with a progress bar per file."""
+    settings = get_settings()
+    configure_logging("WARNING", json=settings.log_json)
+    files = local.expand(paths)
+
+    async def action(context: AppContext) -> int:
+        await local_token(context)  # the first use creates the local user, as `serve` does
+        queued = await local.queue_files(
+            context, files, notebook_name=notebook, user_name=user, tags=tag or []
+        )
+        return await _process_with_progress(context, queued)
+
+    raise typer.Exit(_run(settings, action))
+
+
+async def _process_with_progress(context: AppContext, queued: list[local.Queued]) -> int:
+    """Run a local worker until every queued source is processed; exit status 1 when any
+    file failed."""
+    worker = Worker(context)
+    runner = asyncio.create_task(worker.run())
+    sources = [q for q in queued if q.source_id]
+    failed = sum(1 for q in queued if q.error)
+    try:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[state]}")
+        ) as progress:
+            bars = {
+                q.source_id: progress.add_task(q.path.name, total=1.0, state="queued")
+                for q in sources
+            }
+            for q in queued:
+                if q.error:
+                    progress.console.print(f"[red]{q.path}: {q.error}")
+            jobs = [q.job_id for q in sources if q.job_id]
+            while True:
+                states = await local.states(context, list(bars))
+                for source_id, (status, fraction, error) in states.items():
+                    progress.update(bars[source_id], completed=fraction, state=error or status)
+                if await local.jobs_done(context, jobs):
+                    break
+                await asyncio.sleep(0.2)
+            failed += sum(1 for status, _, _ in states.values() if status == "failed")
+    finally:
+        await worker.stop()
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    return 1 if failed else 0
 
 
 @users_cli.command("create")
