@@ -37,7 +37,6 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=4, ge=1, le=64)
     job_lease_seconds: float = Field(default=30.0, gt=0)
     job_poll_seconds: float = Field(default=0.5, gt=0)
-    job_max_attempts: int = Field(default=5, ge=1)
     job_backoff_seconds: float = Field(default=2.0, ge=0)
     job_modules: list[str] = Field(
         default_factory=list, description="Extra modules to import for job handlers (plugins)."
