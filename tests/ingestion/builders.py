@@ -15,6 +15,11 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ingestion"
+# speech.wav (185 KB, 16 kHz mono 16-bit, 5.8 s) was made once, so CI needs no espeak-ng:
+#   espeak-ng -v en-us -s 140 -m -w raw.wav "<speak>Chemical energy is stored in sugar.
+#     <break time='1200ms'/>Birds fly south in the winter.</speak>"
+# then resampled to 16 kHz mono with PyAV (`learningtool.ingestion.media.decode_audio`) and
+# written with the `wave` module. espeak-ng is GPL-3; its output audio is not covered by it.
 
 PdfPage = Sequence[str] | Image.Image
 

@@ -83,8 +83,11 @@ def decode_audio(data: bytes, limits: Limits) -> NDArray[np.float32]:
     """16 kHz mono float32 samples of the first audio stream, via PyAV (FFmpeg). Stops and
     refuses as soon as the decoded audio passes `max_audio_seconds`. A few undecodable
     packets (a damaged MP3 frame) are skipped, as players do; many mean a broken file."""
-    import av
-    import numpy as np
+    try:
+        import av
+        import numpy as np
+    except ImportError as exc:  # PyAV comes with the speech-to-text extra
+        raise FeatureUnavailableError("Speech to text is not installed on this server.") from exc
 
     cap = int(limits.max_audio_seconds * 16_000)
     too_long = LimitExceededError(
@@ -102,7 +105,8 @@ def decode_audio(data: bytes, limits: Limits) -> NDArray[np.float32]:
             if decoded_samples[0] > cap:
                 raise too_long
 
-    with reading("This audio file"), av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as box:
+    source = io.BytesIO(data)
+    with reading("This audio file"), av.open(source, mode="r", metadata_errors="ignore") as box:
         if not box.streams.audio:
             raise ExtractionError("This file has no audio track.")
         if box.duration is not None and box.duration / 1_000_000 > limits.max_audio_seconds:

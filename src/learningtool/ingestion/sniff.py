@@ -41,8 +41,9 @@ _MD_FEATURES = {
     "setext": re.compile(r"^\S.*\n(?:=+|-{2,})[ \t]*$", re.M),
     "fence": re.compile(r"^(?:```|~~~)", re.M),
     "list": re.compile(r"^[ \t]*(?:[-*+]|\d{1,3}[.)])[ \t]+\S", re.M),
-    "link": re.compile(r"!?\[[^\]\n]+\]\([^)\s]+\)"),
-    "emphasis": re.compile(r"(\*\*|__)\S[^\n]*?\S\1|`[^`\n]+`"),
+    # bounded repeats: these run on up to 200 KB of untrusted text, so no quadratic scans
+    "link": re.compile(r"!?\[[^\]\n]{1,300}\]\([^)\s]{1,2000}\)"),
+    "emphasis": re.compile(r"(\*\*|__)\S[^\n]{0,300}?\S\1|`[^`\n]{1,300}`"),
     "quote": re.compile(r"^>[ \t]?\S", re.M),
     "table": re.compile(r"^\|.*\|[ \t]*\n\|[ :\-|]+\|[ \t]*$", re.M),
 }
