@@ -116,8 +116,9 @@ async def _process_with_progress(context: AppContext, queued: list[local.Queued]
             TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[state]}")
         ) as progress:
             bars = {
-                q.source_id: progress.add_task(q.path.name, total=1.0, state="queued")
+                source_id: progress.add_task(q.path.name, total=1.0, state="queued")
                 for q in sources
+                if (source_id := q.source_id)
             }
             for q in queued:
                 if q.error:

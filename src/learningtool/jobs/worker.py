@@ -70,7 +70,8 @@ class Worker:
                 continue
             task = asyncio.create_task(self.execute(job), name=f"job:{job.kind}:{job.id}")
             self._tasks.add(task)
-            task.add_done_callback(lambda t: (self._tasks.discard(t), slots.release()))
+            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(lambda _task: slots.release())
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
         """Stop claiming; give running jobs `grace_seconds`, then hand them back to the queue."""
@@ -211,7 +212,7 @@ class Worker:
             .values(updated_at=utcnow(), **values)
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     async def _complete(
         self, session: AsyncSession, job: Job, result: dict[str, Any] | None

@@ -48,7 +48,9 @@ async def list_notebooks(session: AsyncSession, *, owner_id: str) -> list[Notebo
 
 
 async def get_notebook(session: AsyncSession, *, owner_id: str, notebook_id: str) -> Notebook:
-    notebook = await session.scalar(_live(owner_id).where(Notebook.id == notebook_id))
+    notebook: Notebook | None = await session.scalar(
+        _live(owner_id).where(Notebook.id == notebook_id)
+    )
     if notebook is None:
         raise NotFound("notebook not found")
     return notebook
