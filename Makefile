@@ -23,6 +23,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
 
 bench: $(STAMP)
 	$(BIN)/python bench/jobs.py
+	$(BIN)/python bench/ingest.py

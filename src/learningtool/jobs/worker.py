@@ -58,20 +58,25 @@ class Worker:
     # -- loop ------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Claim and run jobs, up to `concurrency` at once, until `stop()`."""
-        slots = asyncio.Semaphore(self.concurrency)
+        """Claim and run jobs, up to `concurrency` at once, until `stop()`. Each claim takes
+        as many jobs as there are free slots, in one statement."""
         log.info("worker_started", worker_id=self.worker_id, kinds=self.kinds)
+        slot_freed = asyncio.Event()
         while not self._stopping.is_set():
-            await slots.acquire()
-            job = await self._claim_or_none()
-            if job is None:
-                slots.release()
+            free = self.concurrency - len(self._tasks)
+            if free <= 0:
+                slot_freed.clear()
+                await slot_freed.wait()
+                continue
+            jobs = await self._claim_or_none(free)
+            if not jobs:
                 await self.app.signals.wait_for_work(self.app.settings.job_poll_seconds)
                 continue
-            task = asyncio.create_task(self.execute(job), name=f"job:{job.kind}:{job.id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            task.add_done_callback(lambda _task: slots.release())
+            for job in jobs:
+                task = asyncio.create_task(self.execute(job), name=f"job:{job.kind}:{job.id}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                task.add_done_callback(lambda _task: slot_freed.set())
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
         """Stop claiming; give running jobs `grace_seconds`, then hand them back to the queue."""
@@ -93,32 +98,37 @@ class Worker:
 
     # -- claiming --------------------------------------------------------------------------
 
-    async def _claim_or_none(self) -> Job | None:
+    async def _claim_or_none(self, limit: int) -> list[Job]:
         try:
-            return await self.claim()
+            return await self.claim_many(limit)
         except Exception:  # the database may be briefly unreachable: keep the worker alive
             log.exception("job_claim_failed", worker_id=self.worker_id)
             await asyncio.sleep(self.app.settings.job_poll_seconds)
-            return None
+            return []
 
     async def claim(self) -> Job | None:
-        """Take the oldest runnable job: queued and due, or running with an expired lease.
-        While running, `run_at` holds the lease's expiry, so one index serves both cases."""
+        jobs = await self.claim_many(1)
+        return jobs[0] if jobs else None
+
+    async def claim_many(self, limit: int) -> list[Job]:
+        """Take up to `limit` of the oldest runnable jobs: queued and due, or running with an
+        expired lease. While running, `run_at` holds the lease's expiry, so one index serves
+        both cases."""
         if not self.kinds:
-            return None
+            return []
         started = time.perf_counter()
         now = utcnow()
-        candidate = (
+        candidates = (
             select(Job.id)
             .where(Job.state.in_((QUEUED, RUNNING)), Job.run_at <= now, Job.kind.in_(self.kinds))
             .order_by(Job.run_at)
-            .limit(1)
+            .limit(limit)
         )
         if self._is_postgres:
-            candidate = candidate.with_for_update(skip_locked=True)
+            candidates = candidates.with_for_update(skip_locked=True)
         statement = (
             update(Job)
-            .where(Job.id == candidate.scalar_subquery())
+            .where(Job.id.in_(candidates.scalar_subquery()))
             .values(
                 state=RUNNING,
                 attempts=Job.attempts + 1,
@@ -132,12 +142,12 @@ class Worker:
             .execution_options(synchronize_session=False)
         )
         async with self.app.sessions() as session:
-            job = (await session.scalars(statement)).first()
+            jobs = list((await session.scalars(statement)).all())
             await session.commit()
         self.claim_latencies.append(time.perf_counter() - started)
-        if job is not None:
+        for job in jobs:
             self.app.signals.job_changed(job.id)
-        return job
+        return sorted(jobs, key=lambda job: job.run_at)
 
     # -- running ---------------------------------------------------------------------------
 
