@@ -115,6 +115,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         job_modules=TEST_JOB_MODULES,
         log_json=True,
         log_level="WARNING",
+        embedding_provider="hashing",
+        graph_enabled=False,  # the graph's own tests start its worker process
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +59,14 @@ class Settings(BaseSettings):
         default=False,
         description="Allow URL ingestion from loopback addresses (tests, local setups).",
     )
+
+    # Knowledge base
+    embedding_provider: Literal["local", "hashing", "openai", "ollama"] = Field(
+        default="hashing",
+        description="local: the packaged model; hashing: no model (tests, minimal installs); "
+        "openai: any OpenAI-compatible /v1/embeddings; ollama: /api/embed.",
+    )
+    graph_enabled: bool = Field(default=True, description="Keep a LightRAG graph per notebook.")
 
     # Observability
     log_level: str = "INFO"

@@ -6,13 +6,21 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from learningtool.config import Settings
 from learningtool.cpu import CpuPool
 from learningtool.db import create_engine, create_sessionmaker
+from learningtool.knowledge.graph import KnowledgeGraph, LightRagGraph
+from learningtool.knowledge.hashing import HashingEmbedder
+from learningtool.knowledge.search import Retriever
+from learningtool.knowledge.vectors import VectorIndex
 from learningtool.storage import BlobStore
+
+if TYPE_CHECKING:
+    from learningtool.knowledge.embed import Embedder
 
 
 class Signals:
@@ -57,9 +65,20 @@ class AppContext:
     sessions: async_sessionmaker[AsyncSession]
     signals: Signals
     blobs: BlobStore
-    cpu: CpuPool
+    cpu: CpuPool  # extraction, OCR, speech to text
+    embed_pool: CpuPool  # the embedding model, apart so that queries never queue behind OCR
+    embedder: Embedder
+    vectors: VectorIndex
+    graph: KnowledgeGraph | None
+
+    @property
+    def retriever(self) -> Retriever:
+        return Retriever(vectors=self.vectors, graph=self.graph)
 
     async def close(self) -> None:
+        if self.graph is not None:
+            await self.graph.close()
+        await self.embed_pool.close()
         await self.cpu.close()
         await self.engine.dispose()
 
@@ -73,6 +92,9 @@ async def create_context(settings: Settings) -> AppContext:
     signals = Signals()
     sessions = create_sessionmaker(engine)
     sessions.configure(info={"signals": signals})
+    embed_pool = CpuPool(1)
+    embedder = build_embedder(settings, embed_pool)
+    graph = LightRagGraph(settings.data_dir) if settings.graph_enabled else None
     return AppContext(
         settings=settings,
         engine=engine,
@@ -80,4 +102,16 @@ async def create_context(settings: Settings) -> AppContext:
         signals=signals,
         blobs=BlobStore(settings.notebooks_dir),
         cpu=CpuPool(settings.extract_workers),
+        embed_pool=embed_pool,
+        embedder=embedder,
+        vectors=VectorIndex(embedder),
+        graph=graph,
     )
+
+
+def build_embedder(settings: Settings, pool: CpuPool) -> Embedder:
+    if settings.embedding_provider == "hashing":
+        return HashingEmbedder()
+    from learningtool.knowledge.embed import create_embedder
+
+    return create_embedder(settings, pool)

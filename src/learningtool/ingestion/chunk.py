@@ -17,7 +17,6 @@ word-pieces, so a service embedding with it may want `max_tokens=240`.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
@@ -30,6 +29,9 @@ PARAGRAPH_CUT_MIN_FILL = 0.5  # cut at a paragraph end only if the chunk is this
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _WORD = re.compile(rf"[^\W{_CJK}]+")
 _SINGLE = re.compile(rf"[{_CJK}]|[^\w\s]")
+# One match per token: a run of letters/digits matches in pieces of up to 5 (ceil(len/5)),
+# a CJK character or a punctuation mark matches alone. Same count as the two patterns above.
+_TOKEN = re.compile(rf"[^\W{_CJK}]{{1,5}}|[{_CJK}]|[^\w\s]")
 _SPLITTERS = (  # group 1 is the gap between two pieces
     re.compile(r"[.!?\u3002\uff01\uff1f\u2026][\"'\u201d\u2019)\]]*(\s+)"),  # sentences
     re.compile(r"(\s*\n\s*)"),  # lines
@@ -39,8 +41,7 @@ _SPLITTERS = (  # group 1 is the gap between two pieces
 
 def count_tokens(text: str) -> int:
     """The approximate token count described in the module docstring."""
-    words = sum(math.ceil(len(word) / 5) for word in _WORD.findall(text))
-    return words + len(_SINGLE.findall(text))
+    return len(_TOKEN.findall(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class _Unit:
     heading_path: tuple[str, ...]
     audio_start: float | None
     audio_end: float | None
+    exact: bool  # its tokens add up with its neighbours' (not a slice of an enormous word)
 
 
 def chunk(
@@ -120,7 +122,11 @@ def chunk_segments(
                     heading_path=units[last].heading_path,  # differs in a merged section
                     audio_start=min(starts) if starts else None,
                     audio_end=max(ends) if ends else None,
-                    token_count=count_tokens(body),
+                    token_count=(
+                        sum(u.tokens for u in units[first : last + 1])
+                        if all(u.exact for u in units[first : last + 1])
+                        else count_tokens(body)
+                    ),
                 )
             )
     return chunks
@@ -167,24 +173,32 @@ def _units(text: str, segment: Segment, max_tokens: int) -> list[_Unit]:
         _Unit(
             start,
             end,
-            count_tokens(text[start:end]),
+            tokens,
             index == 0,
             segment.heading_path,
             segment.audio_start,
             segment.audio_end,
+            exact,
         )
-        for index, (start, end) in enumerate(spans)
+        for index, (start, end, tokens, exact) in enumerate(spans)
     ]
 
 
 def _split(
     text: str, start: int, end: int, max_tokens: int, level: int, *, force: bool = False
-) -> list[tuple[int, int]]:
-    if not force and count_tokens(text[start:end]) <= max_tokens:
-        return [(start, end)]
+) -> list[tuple[int, int, int, bool]]:
+    """(start, end, tokens, exact) of each piece."""
+    if not force:
+        tokens = count_tokens(text[start:end])
+        if tokens <= max_tokens:
+            return [(start, end, tokens, True)]
     if level == len(_SPLITTERS):  # one enormous "word": windows of max_tokens characters
-        return [(s, min(s + max_tokens, end)) for s in range(start, end, max_tokens)]
-    spans: list[tuple[int, int]] = []
+        return [
+            (s, e, count_tokens(text[s:e]), False)
+            for s in range(start, end, max_tokens)
+            for e in (min(s + max_tokens, end),)
+        ]
+    spans: list[tuple[int, int, int, bool]] = []
     position = start
     for match in _SPLITTERS[level].finditer(text, start, end):
         if match.start(1) > position:

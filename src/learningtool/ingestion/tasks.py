@@ -13,13 +13,19 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from learningtool.cpu import CpuInterrupted, CpuTimeout
+from learningtool.ingestion import pipeline
 from learningtool.ingestion.document import Limits
-from learningtool.ingestion.errors import FeatureUnavailableError, IngestionError
-from learningtool.ingestion.pipeline import Processed, process_file
+from learningtool.ingestion.errors import IngestionError
+from learningtool.ingestion.pipeline import Processed
 from learningtool.jobs.registry import JobContext, JobError, PermanentJobError, job
+from learningtool.knowledge import index
+from learningtool.knowledge.graph import GraphError
+from learningtool.knowledge.vectors import bump_index_version
 from learningtool.models import Chunk, Source, utcnow
 from learningtool.source.fetch import AddressGuard, FetchError, FetchLimits, fetch_url
 from learningtool.source.service import INGEST_JOB, PURGE_FILES_JOB
+
+SAVE_BATCH_ROWS = 250  # chunk rows per INSERT: bounds the loop time of one statement
 
 
 async def mark_failed(session: AsyncSession, payload: dict[str, Any], reason: str) -> None:
@@ -41,9 +47,24 @@ async def ingest_source(ctx: JobContext) -> dict[str, Any]:
     if source.blob_key is None:
         source.blob_key = await _fetch(ctx, source)
     processed = await _process(ctx, source)
-    await _status(ctx, source_id, "indexing", 0.8, f"saving {len(processed.chunks)} chunks")
+    count = len(processed.chunks)
+    await _status(ctx, source_id, "indexing", 0.6, f"indexing {count} chunks")
+    embedded = await _index(ctx, source, processed)
     await _save(ctx, source, processed)
-    return {"chunks": len(processed.chunks), "characters": len(processed.text)}
+    return {"chunks": count, "characters": len(processed.text), "embedded": embedded}
+
+
+async def _index(ctx: JobContext, source: Source, processed: Processed) -> int:
+    chunks = [
+        index.ChunkToIndex(key.id, c.text, c.heading_path, key.embed_hash)
+        for c, key in zip(processed.chunks, processed.keys, strict=True)
+    ]
+    try:
+        return await index.index_chunks(
+            ctx.app, source.notebook_id, source.id, processed.title, chunks
+        )
+    except GraphError as error:
+        raise JobError(f"the knowledge graph could not be updated: {error}") from None
 
 
 async def _status(
@@ -90,19 +111,19 @@ async def _fetch(ctx: JobContext, source: Source) -> str:
 
 async def _process(ctx: JobContext, source: Source) -> Processed:
     settings = ctx.app.settings
-    path = str(ctx.app.blobs.path(source.notebook_id, source.blob_key or ""))
-    limits = Limits(max_input_bytes=max(settings.max_upload_bytes, settings.fetch_max_bytes))
+    job = pipeline.Job(
+        path=str(ctx.app.blobs.path(source.notebook_id, source.blob_key or "")),
+        source_id=source.id,
+        title=source.title,
+        prefer_document_title=source.kind == "url",
+        limits=Limits(max_input_bytes=max(settings.max_upload_bytes, settings.fetch_max_bytes)),
+        max_tokens=settings.chunk_max_tokens,
+        overlap_tokens=settings.chunk_overlap_tokens,
+    )
     try:
         return await ctx.app.cpu.run(
-            settings.extract_timeout_seconds,
-            process_file,
-            path,
-            limits,
-            settings.chunk_max_tokens,
-            settings.chunk_overlap_tokens,
+            settings.extract_timeout_seconds, pipeline.process_file, job
         )
-    except FeatureUnavailableError as error:
-        raise PermanentJobError(error.message) from None
     except IngestionError as error:
         raise PermanentJobError(error.message) from None
     except CpuTimeout:
@@ -114,44 +135,53 @@ async def _process(ctx: JobContext, source: Source) -> Processed:
 
 
 async def _save(ctx: JobContext, source: Source, processed: Processed) -> None:
-    """Replace the source's chunks and mark it ready, in the job's own transaction."""
+    """Replace the source's chunks, mark it ready and bump the notebook's index version, in
+    the job's own transaction (it commits with the job's completion)."""
     session = ctx.session
+    exists = await session.scalar(select(Source.id).where(Source.id == source.id))
+    if exists is None:
+        raise PermanentJobError("the source was deleted while it was processed")
     await session.execute(delete(Chunk).where(Chunk.source_id == source.id))
     now = utcnow()
-    rows = [
-        {
-            "source_id": source.id,
-            "notebook_id": source.notebook_id,
-            "ordinal": c.ordinal,
-            "text": c.text,
-            "start_char": c.start_char,
-            "end_char": c.end_char,
-            "page": c.page,
-            "slide": c.slide,
-            "heading_path": list(c.heading_path),
-            "audio_start": c.audio_start,
-            "audio_end": c.audio_end,
-            "token_count": c.token_count,
-            "created_at": now,
-        }
-        for c in processed.chunks
-    ]
-    if rows:
+    pairs = list(zip(processed.chunks, processed.keys, strict=True))
+    # In batches: rows are built and bound on the loop's thread, and one statement for all
+    # of a long document's chunks held the loop for 60+ ms (5,000 chunks, bench/ingest.py).
+    for first in range(0, len(pairs), SAVE_BATCH_ROWS):
+        rows = [
+            {
+                "id": key.id,
+                "source_id": source.id,
+                "notebook_id": source.notebook_id,
+                "ordinal": c.ordinal,
+                "text": c.text,
+                "start_char": c.start_char,
+                "end_char": c.end_char,
+                "page": c.page,
+                "slide": c.slide,
+                "heading_path": list(c.heading_path),
+                "audio_start": c.audio_start,
+                "audio_end": c.audio_end,
+                "token_count": c.token_count,
+                "embed_hash": key.embed_hash,
+                "created_at": now,
+            }
+            for c, key in pairs[first : first + SAVE_BATCH_ROWS]
+        ]
         await session.execute(insert(Chunk), rows)
-    values: dict[str, Any] = {
-        "text": processed.text,
-        "media_type": processed.media_type,
-        "status": "ready",
-        "progress": 1.0,
-        "error": None,
-        "updated_at": now,
-    }
-    if processed.title and source.kind == "url":
-        values["title"] = processed.title[:500]
-    await session.execute(update(Source).where(Source.id == source.id).values(**values))
-    exists = await session.scalar(select(Source.id).where(Source.id == source.id))
-    if exists is None:  # deleted meanwhile: its chunks would be orphans
-        raise PermanentJobError("the source was deleted while it was processed")
+    await session.execute(
+        update(Source)
+        .where(Source.id == source.id)
+        .values(
+            text=processed.text,
+            title=processed.title,
+            media_type=processed.media_type,
+            status="ready",
+            progress=1.0,
+            error=None,
+            updated_at=now,
+        )
+    )
+    await bump_index_version(session, source.notebook_id)
 
 
 @job(PURGE_FILES_JOB)

@@ -4,6 +4,7 @@ from learningtool.models.base import Base, utcnow
 from learningtool.models.chat import ChatMessage, ChatSession
 from learningtool.models.feed import FeedItem
 from learningtool.models.job import Job
+from learningtool.models.knowledge import Embedding
 from learningtool.models.notebook import Exclusion, Notebook
 from learningtool.models.research import ResearchRun
 from learningtool.models.source import Chunk, Source
@@ -19,6 +20,7 @@ __all__ = [
     "ChatMessage",
     "ChatSession",
     "Chunk",
+    "Embedding",
     "Exclusion",
     "FeedItem",
     "Job",

@@ -31,6 +31,9 @@ class Notebook(Base):
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Bumped by every transaction that changes the notebook's chunks, so that in-memory
+    # search indexes know when to reload.
+    index_version: Mapped[int] = mapped_column(default=0)
 
 
 class Exclusion(Base):

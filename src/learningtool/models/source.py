@@ -60,4 +60,7 @@ class Chunk(Base):
     audio_start: Mapped[float | None] = mapped_column(Float, default=None)
     audio_end: Mapped[float | None] = mapped_column(Float, default=None)
     token_count: Mapped[int] = mapped_column(Integer, default=0)
+    # SHA-256 of the text that was embedded (title, headings and text): the embedding
+    # cache key, so unchanged chunks are not embedded again on re-processing or reindex.
+    embed_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = created_at_column()

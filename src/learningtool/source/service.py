@@ -18,6 +18,7 @@ from learningtool.errors import Conflict, InvalidInput, NotFound, UnsupportedMed
 from learningtool.ingestion.errors import UnsupportedTypeError
 from learningtool.ingestion.pipeline import sniff_file
 from learningtool.jobs import queue
+from learningtool.knowledge.vectors import bump_index_version
 from learningtool.models import Chunk, Job, Notebook, Source
 from learningtool.source.fetch import AddressGuard, canonical_url
 from learningtool.source.upload import Upload
@@ -229,11 +230,18 @@ async def delete_source(session: AsyncSession, notebook: Notebook, source: Sourc
     """Delete the source's rows now (chunks, study items, feed items go by cascade) and
     enqueue the removal of its blob and index entries."""
     blob_key = source.blob_key
+    chunk_ids = list(await session.scalars(select(Chunk.id).where(Chunk.source_id == source.id)))
     await session.execute(delete(Source).where(Source.id == source.id))
+    await bump_index_version(session, notebook.id)
     return await queue.enqueue(
         session,
         PURGE_FILES_JOB,
-        {"notebook_id": notebook.id, "source_id": source.id, "blob_key": blob_key},
+        {
+            "notebook_id": notebook.id,
+            "source_id": source.id,
+            "blob_key": blob_key,
+            "chunk_ids": chunk_ids,
+        },
         user_id=notebook.owner_id,
         notebook_id=notebook.id,
     )

@@ -1,0 +1,1 @@
+"""Knowledge layer: text embeddings and the structures built on them for retrieval."""
