@@ -149,3 +149,28 @@ async def test_export_markdown(client: AsyncClient, notebook: tuple[str, dict]) 
     body = response.text
     assert body.startswith("# Study") and "### 1. photosynthesis.md" in body
     assert "#### Calvin cycle" in body and "Robespierre" in body
+
+
+async def test_reindex_rebuilds_from_sql_with_the_same_results(
+    api: Api, client: AsyncClient, notebook: tuple[str, dict]
+) -> None:
+    from sqlalchemy import delete, text
+
+    from learningtool.knowledge.reindex import reindex
+    from learningtool.models import Embedding
+
+    notebook_id, _ = notebook
+    questions = ["Which cycle fixes carbon dioxide?", "Who led the Terror?", "plasma membrane"]
+    before = [await search(client, notebook_id, q) for q in questions]
+    async with api.context.sessions() as session:  # lose every derived index
+        await session.execute(delete(Embedding))
+        if session.bind.dialect.name == "sqlite":
+            await session.execute(text("DELETE FROM chunks_fts"))
+        await session.commit()
+    api.context.vectors.forget(notebook_id)
+    assert [await search(client, notebook_id, q, mode="vector") for q in questions] == [[]] * 3
+
+    totals = await reindex(api.context, progress=lambda _line: None)
+    assert totals["chunks"] >= 6 and totals["embedded"] >= 6
+    after = [await search(client, notebook_id, q) for q in questions]
+    assert after == before

@@ -15,9 +15,12 @@ from rich.progress import BarColumn, Progress, TextColumn
 from learningtool.config import Settings, get_settings
 from learningtool.context import AppContext
 from learningtool.db import session_scope
+from learningtool.errors import NotFound
 from learningtool.jobs.worker import Worker
+from learningtool.knowledge import reindex as knowledge_reindex
 from learningtool.logs import configure_logging
 from learningtool.main import create_app, local_token, open_context
+from learningtool.notebook import service as notebook_service
 from learningtool.source import local
 from learningtool.user import service as user_service
 
@@ -137,6 +140,32 @@ async def _process_with_progress(context: AppContext, queued: list[local.Queued]
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
     return 1 if failed else 0
+
+
+@cli.command()
+def reindex(
+    notebook: Annotated[str | None, typer.Option(help="Only this notebook (by name).")] = None,
+    user: Annotated[str, typer.Option(help="Owner of --notebook.")] = "local",
+) -> None:
+    """Rebuild the full-text index, the embeddings and the knowledge graph from the database."""
+    settings = get_settings()
+    configure_logging("WARNING", json=settings.log_json)
+
+    async def action(context: AppContext) -> dict[str, int]:
+        ids = None
+        if notebook is not None:
+            async with session_scope(context.sessions) as session:
+                owner = await user_service.get_user_by_name(session, user)
+                found = await notebook_service.find_notebook(
+                    session, owner_id=owner.id, name=notebook
+                )
+                if found is None:
+                    raise NotFound(f"no notebook named {notebook!r}")
+                ids = [found.id]
+        return await knowledge_reindex.reindex(context, notebook_ids=ids, progress=typer.echo)
+
+    totals = _run(settings, action)
+    typer.echo(", ".join(f"{value} {key}" for key, value in totals.items()))
 
 
 @users_cli.command("create")

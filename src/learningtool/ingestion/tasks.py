@@ -186,8 +186,12 @@ async def _save(ctx: JobContext, source: Source, processed: Processed) -> None:
 
 @job(PURGE_FILES_JOB)
 async def purge_source_files(ctx: JobContext) -> dict[str, Any]:
-    """Remove a deleted source's blob, unless the same content was added again since."""
+    """Remove a deleted source's graph entries, and its blob unless the same content was
+    added again since."""
     notebook_id, blob_key = str(ctx.payload["notebook_id"]), ctx.payload.get("blob_key")
+    if ctx.app.graph is not None:
+        chunk_ids = [str(c) for c in ctx.payload.get("chunk_ids", [])]
+        await ctx.app.graph.delete_source(notebook_id, str(ctx.payload["source_id"]), chunk_ids)
     if not blob_key:
         return {"blob": "none"}
     async with ctx.app.sessions() as session:

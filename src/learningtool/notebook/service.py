@@ -34,8 +34,15 @@ async def create_notebook(
     return notebook
 
 
+async def find_notebook(session: AsyncSession, *, owner_id: str, name: str) -> Notebook | None:
+    notebook: Notebook | None = await session.scalar(
+        _live(owner_id).where(Notebook.name == name.strip())
+    )
+    return notebook
+
+
 async def get_or_create_notebook(session: AsyncSession, *, owner_id: str, name: str) -> Notebook:
-    existing = await session.scalar(_live(owner_id).where(Notebook.name == name.strip()))
+    existing = await find_notebook(session, owner_id=owner_id, name=name)
     return existing or await create_notebook(session, owner_id=owner_id, name=name)
 
 

@@ -21,6 +21,9 @@ async def purge_notebook(ctx: JobContext) -> dict[str, Any]:
     notebook_id = str(ctx.payload["notebook_id"])
     if not notebook_id.isalnum():  # ids are hex; anything else must not become a path
         raise PermanentJobError("invalid notebook id")
+    if ctx.app.graph is not None:
+        await ctx.app.graph.drop(notebook_id)  # also closes its workspace in the graph worker
+    ctx.app.vectors.forget(notebook_id)
     folder = ctx.app.settings.notebooks_dir / notebook_id
     await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
     await ctx.progress(0.5, "files removed")
