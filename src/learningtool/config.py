@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -67,6 +67,22 @@ class Settings(BaseSettings):
         "openai: any OpenAI-compatible /v1/embeddings; ollama: /api/embed.",
     )
     graph_enabled: bool = Field(default=True, description="Keep a LightRAG graph per notebook.")
+
+    # Language model (none: every generative task uses the offline engine)
+    llm_provider: Literal["none", "openai", "anthropic", "gemini"] = Field(
+        default="none",
+        description="openai: any OpenAI-compatible endpoint (OpenAI, Ollama /v1, vLLM, "
+        "llama.cpp server, OpenRouter); anthropic and gemini need their extras.",
+    )
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    llm_timeout_seconds: float = Field(default=60.0, gt=0, description="Per call; first token.")
+    llm_stream_timeout_seconds: float | None = Field(default=300.0, gt=0)
+    llm_max_retries: int = Field(default=3, ge=0, le=10)
+    llm_temperature: float = Field(default=0.2, ge=0, le=2)
+    llm_json_mode: bool = True
+    llm_max_output_tokens: int | None = Field(default=None, gt=0)
 
     # Observability
     log_level: str = "INFO"

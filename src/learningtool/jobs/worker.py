@@ -23,6 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from learningtool.context import AppContext
+from learningtool.errors import AppError
 from learningtool.jobs.queue import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
 from learningtool.jobs.registry import JobContext, JobError, get_spec, registered_kinds
 from learningtool.metrics import JOBS_FINISHED
@@ -198,6 +199,8 @@ class Worker:
             await self._fail(job, f"timed out after {spec.timeout_seconds:g} s", retryable=True)
         except JobError as error:
             await self._fail(job, str(error), retryable=error.retryable)
+        except AppError as error:  # its message is written for users; it may say if retryable
+            await self._fail(job, error.message, retryable=getattr(error, "retryable", True))
         except Exception as error:
             log.exception("job_crashed", job_id=job.id, kind=job.kind)
             await self._fail(job, f"internal error ({type(error).__name__})", retryable=True)
