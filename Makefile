@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,ocr,asr,llm-anthropic,llm-gemini]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,embed,ocr,asr,llm-anthropic,llm-gemini]"
 	touch $(STAMP)
 
 serve: $(STAMP)

@@ -71,7 +71,7 @@ async def test_known_questions_find_their_passage(
 
 
 async def test_passages_carry_exact_spans(client: AsyncClient, notebook: tuple[str, dict]) -> None:
-    notebook_id, sources = notebook
+    notebook_id, _sources = notebook
     passages = await search(client, notebook_id, "plasma membrane")
     top = passages[0]
     text = (

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from learningtool.feed.router import router as feed_router
 from learningtool.jobs.router import router as jobs_router
 from learningtool.knowledge.router import router as knowledge_router
 from learningtool.notebook.router import router as notebook_router
 from learningtool.source.router import router as source_router
+from learningtool.study.router import router as study_router
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(notebook_router)
 api_router.include_router(source_router)
 api_router.include_router(knowledge_router)
+api_router.include_router(study_router)
+api_router.include_router(feed_router)
 api_router.include_router(jobs_router)

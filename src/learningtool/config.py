@@ -62,10 +62,19 @@ class Settings(BaseSettings):
 
     # Knowledge base
     embedding_provider: Literal["local", "hashing", "openai", "ollama"] = Field(
-        default="hashing",
-        description="local: the packaged model; hashing: no model (tests, minimal installs); "
-        "openai: any OpenAI-compatible /v1/embeddings; ollama: /api/embed.",
+        default="local",
+        description="local: the packaged model (the `embed` extra; without it, hashing); "
+        "hashing: no model (tests, minimal installs); openai: any OpenAI-compatible "
+        "/v1/embeddings; ollama: /api/embed.",
     )
+    embedding_model: str | None = None
+    embedding_base_url: str | None = None
+    embedding_api_key: SecretStr | None = None
+    embedding_dim: int | None = Field(default=None, gt=0)
+    embedding_batch_size: int = Field(default=64, ge=1, le=2048)
+    embedding_timeout_seconds: float | None = Field(default=None, gt=0)
+    embedding_query_prefix: str = ""
+    embedding_document_prefix: str = ""
     graph_enabled: bool = Field(default=True, description="Keep a LightRAG graph per notebook.")
 
     # Language model (none: every generative task uses the offline engine)

@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from learningtool.config import Settings
@@ -17,10 +18,14 @@ from learningtool.knowledge.graph import KnowledgeGraph, LightRagGraph
 from learningtool.knowledge.hashing import HashingEmbedder
 from learningtool.knowledge.search import Retriever
 from learningtool.knowledge.vectors import VectorIndex
+from learningtool.llm import LlmClient, create_llm_client
 from learningtool.storage import BlobStore
 
 if TYPE_CHECKING:
     from learningtool.knowledge.embed import Embedder
+
+
+log = structlog.get_logger(__name__)
 
 
 class Signals:
@@ -70,6 +75,7 @@ class AppContext:
     embedder: Embedder
     vectors: VectorIndex
     graph: KnowledgeGraph | None
+    llm: LlmClient | None  # None: every generative task uses its offline engine
 
     @property
     def retriever(self) -> Retriever:
@@ -93,7 +99,7 @@ async def create_context(settings: Settings) -> AppContext:
     sessions = create_sessionmaker(engine)
     sessions.configure(info={"signals": signals})
     embed_pool = CpuPool(1)
-    embedder = build_embedder(settings, embed_pool)
+    embedder = await asyncio.to_thread(build_embedder, settings, embed_pool)  # reads metadata
     graph = LightRagGraph(settings.data_dir) if settings.graph_enabled else None
     return AppContext(
         settings=settings,
@@ -106,12 +112,18 @@ async def create_context(settings: Settings) -> AppContext:
         embedder=embedder,
         vectors=VectorIndex(embedder),
         graph=graph,
+        llm=await create_llm_client(settings),
     )
 
 
 def build_embedder(settings: Settings, pool: CpuPool) -> Embedder:
+    """The configured embedder. Without the `embed` extra, "local" falls back to hashing
+    (said in the log): search still works, with lexical-grade vectors."""
+    from learningtool.knowledge.embed import create_embedder, local_available
+
     if settings.embedding_provider == "hashing":
         return HashingEmbedder()
-    from learningtool.knowledge.embed import create_embedder
-
+    if settings.embedding_provider == "local" and not local_available():
+        log.warning("embedding_model_missing", fallback="hashing", install="learningtool[embed]")
+        return HashingEmbedder()
     return create_embedder(settings, pool)

@@ -13,17 +13,22 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from learningtool.cpu import CpuInterrupted, CpuTimeout
+from learningtool.feed import service as feed
 from learningtool.ingestion import pipeline
+from learningtool.ingestion.chunk import Chunk as Chunk_
 from learningtool.ingestion.document import Limits
 from learningtool.ingestion.errors import IngestionError
 from learningtool.ingestion.pipeline import Processed
+from learningtool.jobs import queue
 from learningtool.jobs.registry import JobContext, JobError, PermanentJobError, job
 from learningtool.knowledge import index
 from learningtool.knowledge.graph import GraphError
+from learningtool.knowledge.keys import IndexedChunk
 from learningtool.knowledge.vectors import bump_index_version
-from learningtool.models import Chunk, Source, utcnow
+from learningtool.models import Chunk, FeedItem, Notebook, Source, utcnow
 from learningtool.source.fetch import AddressGuard, FetchError, FetchLimits, fetch_url
 from learningtool.source.service import INGEST_JOB, PURGE_FILES_JOB
+from learningtool.study.tasks import STUDY_JOB
 
 SAVE_BATCH_ROWS = 250  # chunk rows per INSERT: bounds the loop time of one statement
 
@@ -121,9 +126,7 @@ async def _process(ctx: JobContext, source: Source) -> Processed:
         overlap_tokens=settings.chunk_overlap_tokens,
     )
     try:
-        return await ctx.app.cpu.run(
-            settings.extract_timeout_seconds, pipeline.process_file, job
-        )
+        return await ctx.app.cpu.run(settings.extract_timeout_seconds, pipeline.process_file, job)
     except IngestionError as error:
         raise PermanentJobError(error.message) from None
     except CpuTimeout:
@@ -182,6 +185,33 @@ async def _save(ctx: JobContext, source: Source, processed: Processed) -> None:
         )
     )
     await bump_index_version(session, source.notebook_id)
+    await _replace_chunk_feed(session, source, processed, pairs)
+    owner = await session.scalar(select(Notebook.owner_id).where(Notebook.id == source.notebook_id))
+    await queue.enqueue(
+        session, STUDY_JOB, {"source_id": source.id}, user_id=owner, notebook_id=source.notebook_id
+    )
+
+
+async def _replace_chunk_feed(
+    session: AsyncSession,
+    source: Source,
+    processed: Processed,
+    pairs: list[tuple[Chunk_, IndexedChunk]],
+) -> None:
+    """The source's chunks in the feed: the old entries out (with those of the study items
+    that went with the old chunks; the study job makes new ones), the new ones in."""
+    await session.execute(delete(FeedItem).where(FeedItem.source_id == source.id))
+    entries = [
+        feed.NewItem(
+            kind="chunk",
+            ref_id=key.id,
+            title=" > ".join([processed.title, *c.heading_path]),
+            body=c.text,
+            source_id=source.id,
+        )
+        for c, key in pairs
+    ]
+    await feed.add_items(session, source.notebook_id, entries)
 
 
 @job(PURGE_FILES_JOB)

@@ -61,7 +61,11 @@ class JobSpec:
 _HANDLERS: dict[str, JobSpec] = {}
 
 # Modules whose import registers the service's own handlers.
-BUILTIN_MODULES = ("learningtool.notebook.tasks", "learningtool.ingestion.tasks")
+BUILTIN_MODULES = (
+    "learningtool.notebook.tasks",
+    "learningtool.ingestion.tasks",
+    "learningtool.study.tasks",
+)
 
 
 def job(

@@ -36,7 +36,12 @@ def chunk_id(source_id: str, ordinal: int, start: int, end: int, text: str) -> s
 
 
 def describe(
-    source_id: str, title: str, ordinal: int, start: int, end: int, text: str,
+    source_id: str,
+    title: str,
+    ordinal: int,
+    start: int,
+    end: int,
+    text: str,
     heading_path: Sequence[str],
 ) -> IndexedChunk:
     return IndexedChunk(

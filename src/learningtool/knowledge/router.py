@@ -30,9 +30,7 @@ async def search_notebook(
     passages = await search.search(
         session, app.retriever, notebook.id, q, k=k, mode=mode, purpose=purpose
     )
-    return SearchResults(
-        query=q, mode=mode, passages=[PassageRead(**asdict(p)) for p in passages]
-    )
+    return SearchResults(query=q, mode=mode, passages=[PassageRead(**asdict(p)) for p in passages])
 
 
 @router.get("/graph")
@@ -47,9 +45,7 @@ async def graph(
     if app.graph is None:
         return GraphRead(entities=[], relations=[])
     view = await app.graph.graph(notebook.id, entity=entity, limit=limit)
-    return GraphRead.model_validate(
-        {"entities": view.entities, "relations": view.relations}
-    )
+    return GraphRead.model_validate({"entities": view.entities, "relations": view.relations})
 
 
 @router.get("/export", response_class=PlainTextResponse)

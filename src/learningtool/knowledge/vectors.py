@@ -126,8 +126,10 @@ class VectorIndex:
         ).all()
         ids = [row[0] for row in rows]
         blob = b"".join(row[1] for row in rows)
-        vectors = np.frombuffer(blob, dtype=np.float32).reshape(len(ids), -1) if ids else (
-            np.zeros((0, 1), dtype=np.float32)
+        vectors = (
+            np.frombuffer(blob, dtype=np.float32).reshape(len(ids), -1)
+            if ids
+            else (np.zeros((0, 1), dtype=np.float32))
         )
         matrix = _Matrix(version or 0, ids, vectors)
         self._cache[notebook_id] = matrix

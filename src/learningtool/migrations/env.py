@@ -15,7 +15,7 @@ def _include_object(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
     """Full-text objects are managed by raw SQL in migration 0002, not by the metadata."""
-    return not (name == "tsv" or (name or "").startswith("chunks_fts"))
+    return not (name == "tsv" or (name or "").startswith(("chunks_fts", "feed_fts")))
 
 
 def _configure(connection: object) -> None:

@@ -15,6 +15,7 @@ class FeedItem(Base):
     __table_args__ = (
         UniqueConstraint("kind", "ref_id"),
         Index("ix_feed_items_notebook_created_id", "notebook_id", "created_at", "id"),
+        Index("ix_feed_items_notebook_kind_created_id", "notebook_id", "kind", "created_at", "id"),
     )
 
     id: Mapped[str] = id_column()

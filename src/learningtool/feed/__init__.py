@@ -1,0 +1,1 @@
+"""The knowledge feed: one timeline of everything a notebook holds."""
