@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from learningtool.chat.router import router as chat_router
 from learningtool.feed.router import router as feed_router
 from learningtool.jobs.router import router as jobs_router
 from learningtool.knowledge.router import router as knowledge_router
@@ -17,4 +18,5 @@ api_router.include_router(source_router)
 api_router.include_router(knowledge_router)
 api_router.include_router(study_router)
 api_router.include_router(feed_router)
+api_router.include_router(chat_router)
 api_router.include_router(jobs_router)

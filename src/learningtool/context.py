@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -77,11 +78,26 @@ class AppContext:
     graph: KnowledgeGraph | None
     llm: LlmClient | None  # None: every generative task uses its offline engine
 
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
     @property
     def retriever(self) -> Retriever:
         return Retriever(vectors=self.vectors, graph=self.graph)
 
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Run `work` apart from the request that started it (a client that disconnects does
+        not cancel it); `close()` waits for it a little, then cancels it."""
+        task = asyncio.create_task(work, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
     async def close(self) -> None:
+        if self.tasks:
+            _done, pending = await asyncio.wait(self.tasks, timeout=5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         if self.graph is not None:
             await self.graph.close()
         await self.embed_pool.close()

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from learningtool import migrate
 from learningtool.api import api_router
+from learningtool.chat import service as chat_service
 from learningtool.config import Settings, get_settings
 from learningtool.context import AppContext, create_context
 from learningtool.db import session_scope
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = await open_context(settings)
         app.state.context = context
+        await chat_service.mark_interrupted(context)
         token = await local_token(context)
         if token is not None:
             print(f"LearningTool access token: {token}", file=sys.stderr, flush=True)

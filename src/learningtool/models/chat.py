@@ -33,5 +33,8 @@ class ChatMessage(Base):
     role: Mapped[str] = mapped_column(String(16))  # user | assistant
     content: Mapped[str] = mapped_column(Text)
     citations: Mapped[list[Any]] = mapped_column(default=list)
+    # Each answer sentence with its citations, its support score and whether it is supported.
+    claims: Mapped[list[Any]] = mapped_column(default=list)
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="complete")
     created_at: Mapped[datetime] = created_at_column()

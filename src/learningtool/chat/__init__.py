@@ -1,0 +1,1 @@
+"""Assistant chat: grounded answers with span citations and checked claims."""
