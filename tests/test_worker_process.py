@@ -19,7 +19,10 @@ from tests.conftest import Api
 REPO = Path(__file__).resolve().parent.parent
 
 
-async def start_worker(api: Api, log: Path) -> asyncio.subprocess.Process:
+async def start_worker(
+    api: Api, log: Path, extra_env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """`learningtool worker` on the test's database, as a real process of its own."""
     settings = api.context.settings
     env = {
         **os.environ,
@@ -28,6 +31,9 @@ async def start_worker(api: Api, log: Path) -> asyncio.subprocess.Process:
         "LEARNINGTOOL_DATABASE_URL": settings.sqlalchemy_url,
         "LEARNINGTOOL_JOB_LEASE_SECONDS": str(settings.job_lease_seconds),
         "LEARNINGTOOL_JOB_POLL_SECONDS": "0.1",
+        "LEARNINGTOOL_EMBEDDING_PROVIDER": settings.embedding_provider,
+        "LEARNINGTOOL_GRAPH_ENABLED": str(settings.graph_enabled).lower(),
+        **(extra_env or {}),
     }
     handle = await asyncio.to_thread(log.open, "ab")
     try:

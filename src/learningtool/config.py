@@ -93,6 +93,23 @@ class Settings(BaseSettings):
     llm_json_mode: bool = True
     llm_max_output_tokens: int | None = Field(default=None, gt=0)
 
+    # Web search for deep research (none: nothing reaches the network unless configured).
+    # The provider's endpoint is the operator's choice and is trusted; result pages are
+    # fetched through the URL-ingestion address guard (fetch_allow_loopback applies).
+    web_search_provider: Literal["none", "searxng", "tavily", "duckduckgo"] = Field(
+        default="none",
+        description="searxng: a SearXNG instance with the json format enabled (base URL "
+        "required); tavily: the Tavily API (API key required); duckduckgo: its HTML endpoint.",
+    )
+    web_search_base_url: str | None = Field(
+        default=None, description="The provider's root URL; Tavily and DuckDuckGo have defaults."
+    )
+    web_search_api_key: SecretStr | None = None
+    web_search_timeout_seconds: float = Field(default=15.0, gt=0, description="Per provider call.")
+    web_search_fetch_pages: int = Field(
+        default=3, ge=0, le=20, description="Top results whose page is fetched; 0: snippets only."
+    )
+
     # Observability
     log_level: str = "INFO"
     log_json: bool = True

@@ -653,6 +653,18 @@ class LlmClient:
                 last_reply=reply[:2000],
             ) from None
 
+    async def text(
+        self, *, system: str, user: str, task: str, usage: UsageSink | None = None
+    ) -> tuple[str, Usage]:
+        """A free-text reply (Markdown, prose) and its token use, with the same retries as
+        every call; never in JSON mode."""
+        messages: list[BaseMessage] = [SystemMessage(_system_prompt(system)), HumanMessage(user)]
+        message = await self._with_retries(lambda: self.model.ainvoke(messages), task=task)
+        used = _usage_of([message])
+        if usage is not None:
+            usage.record(task, used)
+        return _text_of(message), used
+
     async def _complete(
         self, messages: list[BaseMessage], *, task: str, usage: UsageSink | None
     ) -> tuple[str, Usage]:

@@ -29,6 +29,7 @@ from learningtool.models import Chunk, FeedItem, Notebook, Source, utcnow
 from learningtool.source.fetch import AddressGuard, FetchError, FetchLimits, fetch_url
 from learningtool.source.service import INGEST_JOB, PURGE_FILES_JOB
 from learningtool.study.tasks import STUDY_JOB
+from learningtool.topics.tasks import SUGGEST_JOB
 
 SAVE_BATCH_ROWS = 250  # chunk rows per INSERT: bounds the loop time of one statement
 
@@ -187,9 +188,10 @@ async def _save(ctx: JobContext, source: Source, processed: Processed) -> None:
     await bump_index_version(session, source.notebook_id)
     await _replace_chunk_feed(session, source, processed, pairs)
     owner = await session.scalar(select(Notebook.owner_id).where(Notebook.id == source.notebook_id))
-    await queue.enqueue(
-        session, STUDY_JOB, {"source_id": source.id}, user_id=owner, notebook_id=source.notebook_id
-    )
+    for kind in (STUDY_JOB, SUGGEST_JOB):
+        await queue.enqueue(
+            session, kind, {"source_id": source.id}, user_id=owner, notebook_id=source.notebook_id
+        )
 
 
 async def _replace_chunk_feed(

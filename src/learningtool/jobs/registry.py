@@ -65,6 +65,8 @@ BUILTIN_MODULES = (
     "learningtool.notebook.tasks",
     "learningtool.ingestion.tasks",
     "learningtool.study.tasks",
+    "learningtool.topics.tasks",
+    "learningtool.research.tasks",
 )
 
 

@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any
 
 MAX_PHRASE_WORDS = 3
-_WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*", re.UNICODE)
+WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n{2,}")
 # Words YAKE's list lacks that make poor phrase edges: auxiliaries and very common verbs.
 _WEAK = frozenset(
@@ -142,7 +142,7 @@ def normalise_token(word: str) -> str:
 def tokens(text: str) -> list[str]:
     """The normalised words of `text`, in order (stop words kept)."""
     out = []
-    for word in _WORD.findall(text):
+    for word in WORD.findall(text):
         token = normalise_token(word)
         if token:
             out.append(token)

@@ -34,8 +34,14 @@ class Topic(Base):
     )
     question: Mapped[str] = mapped_column(Text)
     normalized: Mapped[str] = mapped_column(String(500))
+    # What the topic is about (the key phrase, or the model's question): compared by meaning
+    # with the subjects of existing topics so that one idea is suggested once.
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    engine: Mapped[str] = mapped_column(String(16), default="")  # offline | llm
+    source_id: Mapped[str | None] = mapped_column(String(32), default=None)  # what prompted it
     rationale: Mapped[str] = mapped_column(Text, default="")
     score: Mapped[float] = mapped_column(Float, default=0.0)
+    # pending -> accepted -> researching -> done | failed; pending -> rejected
     status: Mapped[str] = mapped_column(String(16), default="pending")
     passages: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = created_at_column()

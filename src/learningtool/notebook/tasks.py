@@ -6,11 +6,12 @@ import asyncio
 import shutil
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from learningtool.jobs.registry import JobContext, PermanentJobError, job
-from learningtool.models import Notebook
+from learningtool.models import Notebook, ResearchRun
 from learningtool.notebook.service import PURGE_JOB
+from learningtool.research import checkpoints
 
 
 @job(PURGE_JOB, timeout_seconds=3600)
@@ -24,6 +25,10 @@ async def purge_notebook(ctx: JobContext) -> dict[str, Any]:
     if ctx.app.graph is not None:
         await ctx.app.graph.drop(notebook_id)  # also closes its workspace in the graph worker
     ctx.app.vectors.forget(notebook_id)
+    runs = await ctx.session.scalars(
+        select(ResearchRun.id).where(ResearchRun.notebook_id == notebook_id)
+    )
+    await checkpoints.delete_runs(ctx.app.settings.sqlalchemy_url, list(runs))
     folder = ctx.app.settings.notebooks_dir / notebook_id
     await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
     await ctx.progress(0.5, "files removed")

@@ -1,0 +1,100 @@
+"""HTTP routes of research runs: start one from a free question, list, read, follow its
+progress as server-sent events, cancel, retry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from learningtool.deps import AppDep, NotebookDep, SessionDep
+from learningtool.jobs.schemas import JobRead
+from learningtool.models import ResearchRun
+from learningtool.research import service
+from learningtool.research.schemas import ResearchCreate, RunRead, RunStarted
+
+router = APIRouter(prefix="/notebooks/{notebook_id}/research", tags=["research"])
+EVENT_POLL_SECONDS = 1.0  # the fallback when the run goes on in another process
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED)
+async def start_research(
+    body: ResearchCreate, notebook: NotebookDep, session: SessionDep
+) -> RunStarted:
+    run, created = await service.start(
+        session, notebook, body.question, effort=body.effort, use_web=body.use_web
+    )
+    return await started(session, run, created)
+
+
+async def started(session: AsyncSession, run: ResearchRun, created: bool) -> RunStarted:
+    job = await service.job_of(session, run)
+    return RunStarted(
+        run=RunRead.model_validate(run), job=JobRead.of(job) if job else None, created=created
+    )
+
+
+@router.get("")
+async def list_runs(
+    notebook: NotebookDep, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[RunRead]:
+    return [RunRead.model_validate(r) for r in await service.list_runs(session, notebook, limit)]
+
+
+@router.get("/{run_id}")
+async def get_run(run_id: str, notebook: NotebookDep, session: SessionDep) -> RunRead:
+    return RunRead.model_validate(await service.get_run(session, notebook, run_id))
+
+
+@router.post("/{run_id}/cancel")
+async def cancel_run(run_id: str, notebook: NotebookDep, session: SessionDep) -> RunRead:
+    run = await service.get_run(session, notebook, run_id)
+    return RunRead.model_validate(await service.cancel(session, run))
+
+
+@router.post("/{run_id}/retry")
+async def retry_run(run_id: str, notebook: NotebookDep, session: SessionDep) -> RunRead:
+    run = await service.get_run(session, notebook, run_id)
+    return RunRead.model_validate(await service.retry(session, run))
+
+
+@router.get("/{run_id}/events", response_class=EventSourceResponse)
+async def run_events(
+    run_id: str,
+    request: Request,
+    notebook: NotebookDep,
+    session: SessionDep,
+    app: AppDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    """`progress` events (step, loop, queries, query and found, gaps, sources found) as the
+    run records them, numbered so a reconnecting client (`Last-Event-ID`) gets only the rest;
+    then one `done` event with the run's final state (done, failed or cancelled)."""
+    await service.get_run(session, notebook, run_id)  # 404 before the stream opens
+    seen = int(last_event_id) + 1 if last_event_id and last_event_id.isdigit() else 0
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        sent = seen
+        while True:
+            async with app.sessions() as reader:
+                current = await service.get_run(reader, notebook, run_id)
+            for index, event in enumerate(current.events[sent:], start=sent):
+                yield ServerSentEvent(event="progress", data=json.dumps(event), id=str(index))
+            sent = max(sent, len(current.events))
+            if current.status in service.FINISHED:
+                final = RunRead.model_validate(current).model_dump_json(exclude={"report", "events"})
+                yield ServerSentEvent(event="done", data=final)
+                return
+            if await request.is_disconnected():
+                return
+            if current.job_id:
+                await app.signals.wait_for_job(current.job_id, EVENT_POLL_SECONDS)
+            else:
+                await asyncio.sleep(EVENT_POLL_SECONDS)
+
+    return EventSourceResponse(stream(), ping=15)

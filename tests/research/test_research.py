@@ -1,0 +1,228 @@
+"""Research runs through the API: offline engine end to end, report back into the notebook
+(feed, source, cards), cancel and retry, events, isolation, and a scripted LLM loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from learningtool.jobs.worker import Worker
+from learningtool.llm import create_llm_client
+from learningtool.research.agent.report import unmapped
+from tests.conftest import Api
+from tests.support.fake_openai import FakeOpenAI, completion
+
+BIOLOGY = (
+    "# Photosynthesis\n\nThe Calvin cycle fixes carbon dioxide into sugars in the stroma of "
+    "the chloroplast. The enzyme RuBisCO catalyses the first step of the Calvin cycle, "
+    "binding carbon dioxide to ribulose bisphosphate.\n\n"
+    "## Light reactions\n\nThe light reactions take place in the thylakoid membranes, where "
+    "chlorophyll absorbs light and water is split, releasing oxygen.\n\n"
+    "## Respiration\n\nMitochondria release the energy stored in glucose as ATP through "
+    "cellular respiration, which consumes oxygen.\n"
+)
+HISTORY = "# Revolution\n\nThe Bastille was stormed in Paris on 14 July 1789 by a crowd.\n"
+QUESTION = "How does RuBisCO take part in the Calvin cycle?"
+
+
+async def make_notebook(client: AsyncClient, name: str, text: str) -> str:
+    notebook = (await client.post("/api/v1/notebooks", json={"name": name})).json()["id"]
+    added = await client.post(f"/api/v1/notebooks/{notebook}/sources", json={"text": text})
+    assert added.status_code == 202, added.text
+    return notebook
+
+
+@pytest.fixture
+async def notebook(api: Api, client: AsyncClient) -> str:
+    notebook = await make_notebook(client, "Bio", BIOLOGY)
+    await make_notebook(client, "Hist", HISTORY)
+    await Worker(api.context).drain()
+    return notebook
+
+
+async def start(client: AsyncClient, notebook: str, **body: Any) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/v1/notebooks/{notebook}/research", json={"question": QUESTION, **body}
+    )
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+async def run_of(client: AsyncClient, notebook: str, run_id: str) -> dict[str, Any]:
+    response = await client.get(f"/api/v1/notebooks/{notebook}/research/{run_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def source_text(client: AsyncClient, notebook: str, source_id: str) -> str:
+    return (await client.get(f"/api/v1/notebooks/{notebook}/sources/{source_id}/text")).text
+
+
+async def assert_citations_hold(client: AsyncClient, notebook: str, run: dict[str, Any]) -> None:
+    """Every [n] maps to a citation, and each passage citation's quote and span are exact
+    slices of a source of this notebook."""
+    assert run["citations"], run["report"]
+    assert unmapped(run["report"], run["citations"]) == []
+    sources = {s["id"] for s in (await client.get(f"/api/v1/notebooks/{notebook}/sources")).json()}
+    for citation in run["citations"]:
+        assert citation["kind"] == "passage"
+        assert citation["source_id"] in sources
+        text = await source_text(client, notebook, citation["source_id"])
+        quote = text[citation["quote_start_char"] : citation["quote_end_char"]]
+        assert quote == citation["quote"]
+        assert citation["start_char"] <= citation["quote_start_char"]
+        assert citation["quote_end_char"] <= citation["end_char"]
+        assert f"[{citation['n']}]" in run["report"]
+
+
+async def test_offline_research_cites_the_notebook_and_comes_back_as_a_source(
+    api: Api, client: AsyncClient, notebook: str
+) -> None:
+    started = await start(client, notebook, effort="low")
+    assert started["created"] is True
+    assert started["run"]["status"] == "queued"
+    assert started["job"]["kind"] == "research.run"
+    await Worker(api.context).drain()
+
+    run = await run_of(client, notebook, started["run"]["id"])
+    assert run["status"] == "done", run
+    assert run["engine"] == "offline"
+    assert "RuBisCO catalyses the first step of the Calvin cycle" in run["report"]
+    assert "Written without a language model" in run["report"]
+    assert "Bastille" not in run["report"]  # another notebook is never searched
+    await assert_citations_hold(client, notebook, run)
+
+    feed = (await client.get(f"/api/v1/notebooks/{notebook}/feed?kind=research")).json()
+    [item] = feed["items"]
+    detail = (await client.get(f"/api/v1/notebooks/{notebook}/feed/{item['id']}")).json()
+    assert detail["detail"]["report"] == run["report"]
+
+    report = await client.get(f"/api/v1/notebooks/{notebook}/sources/{run['source_id']}")
+    assert report.json()["kind"] == "research"
+    assert report.json()["status"] == "ready"  # the drain ingested it too
+    assert report.json()["tags"] == ["research"]
+    chunks = (
+        await client.get(f"/api/v1/notebooks/{notebook}/sources/{run['source_id']}/chunks")
+    ).json()
+    assert chunks["items"], "the report was not chunked"
+    items = (
+        await client.get(f"/api/v1/notebooks/{notebook}/study-items?source_id={run['source_id']}")
+    ).json()
+    assert any(i["kind"] == "flashcard" for i in items), items
+
+
+async def test_events_stream_the_steps_then_done(
+    api: Api, client: AsyncClient, notebook: str
+) -> None:
+    started = await start(client, notebook, effort="medium")
+    run_id = started["run"]["id"]
+    worker = asyncio.create_task(Worker(api.context).drain())
+    events: list[tuple[str, dict[str, Any]]] = []
+    name = "message"
+    async with client.stream("GET", f"/api/v1/notebooks/{notebook}/research/{run_id}/events") as r:
+        assert r.status_code == 200
+        async for line in r.aiter_lines():
+            if line.startswith("event:"):
+                name = line.removeprefix("event:").strip()
+            elif line.startswith("data:"):
+                events.append((name, json.loads(line.removeprefix("data:"))))
+    await worker
+    steps = [data["step"] for kind, data in events if kind == "progress"]
+    assert steps[0] == "plan" and steps[-1] == "report"
+    assert "search" in steps and "reflect" in steps
+    plan = next(data for kind, data in events if kind == "progress")
+    assert plan["queries"][0] == QUESTION
+    searched = [data for kind, data in events if kind == "progress" and data["step"] == "search"]
+    assert {s["query"] for s in searched} >= set(plan["queries"])
+    assert events[-1][0] == "done" and events[-1][1]["status"] == "done"
+
+    # a reconnecting client gets only what it has not seen
+    async with client.stream(
+        "GET",
+        f"/api/v1/notebooks/{notebook}/research/{run_id}/events",
+        headers={"Last-Event-ID": str(len(steps) - 2)},
+    ) as again:
+        lines = [line async for line in again.aiter_lines() if line.startswith("event:")]
+    assert lines == ["event: progress", "event: done"]
+
+
+async def test_cancel_then_retry_finishes_the_run(
+    api: Api, client: AsyncClient, notebook: str
+) -> None:
+    started = await start(client, notebook)
+    run_id = started["run"]["id"]
+    base = f"/api/v1/notebooks/{notebook}/research/{run_id}"
+    cancelled = await client.post(f"{base}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert (await client.post(f"{base}/cancel")).status_code == 409
+    await Worker(api.context).drain()
+    assert (await run_of(client, notebook, run_id))["status"] == "cancelled"
+
+    retried = await client.post(f"{base}/retry")
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] == "queued"
+    await Worker(api.context).drain()
+    run = await run_of(client, notebook, run_id)
+    assert run["status"] == "done"
+    assert (await client.post(f"{base}/retry")).status_code == 409
+
+
+async def test_bad_requests_and_other_users(api: Api, client: AsyncClient, notebook: str) -> None:
+    base = f"/api/v1/notebooks/{notebook}/research"
+    for body in ({"question": ""}, {"question": "x" * 3000}, {"question": "a", "effort": "max"}):
+        response = await client.post(base, json=body)
+        assert response.status_code == 422, body
+        assert response.json()["error"]["code"] == "invalid_input"
+    run_id = (await start(client, notebook))["run"]["id"]
+    assert (await client.get(f"{base}/nope")).status_code == 404
+    async with api.client(await api.new_user("mallory")) as other:
+        assert (await other.get(base)).status_code == 404
+        assert (await other.get(f"{base}/{run_id}")).status_code == 404
+        assert (await other.post(f"{base}/{run_id}/cancel")).status_code == 404
+        assert (await other.get(f"{base}/{run_id}/events")).status_code == 404
+        assert (await other.post(base, json={"question": "steal"})).status_code == 404
+    listed = (await client.get(base)).json()
+    assert [r["id"] for r in listed] == [run_id]
+
+
+PLAN = json.dumps({"queries": ["RuBisCO Calvin cycle", "carbon fixation enzyme"]})
+REFLECT = json.dumps({"sufficient": True, "gaps": [], "follow_up_queries": []})
+REPORT = (
+    "# RuBisCO in the Calvin cycle\n\nRuBisCO catalyses the first step of the Calvin cycle "
+    "[1]. It binds carbon dioxide [1][7].\n\n## What the sources do not cover\n\nNothing.\n\n"
+    "## References\n\n- [1] made up\n"
+)
+
+
+async def test_scripted_llm_plans_reflects_and_writes_a_checked_report(
+    api: Api, client: AsyncClient, notebook: str
+) -> None:
+    async with FakeOpenAI() as server:
+        server.script(completion(PLAN), completion(REFLECT), completion(REPORT))
+        api.context.llm = await create_llm_client(api.context.settings.model_copy(update={
+            "llm_provider": "openai", "llm_base_url": server.base_url, "llm_api_key": "k",
+            "llm_model": "fake-model", "llm_max_retries": 0,
+        }))  # fmt: skip
+        started = await start(client, notebook, effort="medium")
+        await Worker(api.context, kinds=["research.run"]).drain()
+        assert len(server.requests) == 3
+        assert server.unexpected == 0
+
+    run = await run_of(client, notebook, started["run"]["id"])
+    assert run["status"] == "done", run
+    assert run["engine"] == "llm"
+    assert "[7]" not in run["report"]  # a number naming no source is dropped ...
+    assert any("not shown" in w for w in run["warnings"])  # ... and said
+    assert "made up" not in run["report"]  # the model's own reference list is replaced
+    assert "## Sources" in run["report"]
+    await assert_citations_hold(client, notebook, run)
+    assert "RuBisCO" in run["citations"][0]["quote"]
+    assert run["usage"]["calls"] == 3
+    assert run["usage"]["input_tokens"] > 0
+    reflect_prompt = server.requests[1].body["messages"][-1]["content"]
+    assert "RuBisCO catalyses the first step" in reflect_prompt  # it saw what was found
