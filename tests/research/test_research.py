@@ -7,7 +7,6 @@ import asyncio
 import json
 from typing import Any
 
-import pytest
 from httpx import AsyncClient
 
 from learningtool.jobs.worker import Worker
@@ -33,14 +32,6 @@ async def make_notebook(client: AsyncClient, name: str, text: str) -> str:
     notebook = (await client.post("/api/v1/notebooks", json={"name": name})).json()["id"]
     added = await client.post(f"/api/v1/notebooks/{notebook}/sources", json={"text": text})
     assert added.status_code == 202, added.text
-    return notebook
-
-
-@pytest.fixture
-async def notebook(api: Api, client: AsyncClient) -> str:
-    notebook = await make_notebook(client, "Bio", BIOLOGY)
-    await make_notebook(client, "Hist", HISTORY)
-    await Worker(api.context).drain()
     return notebook
 
 

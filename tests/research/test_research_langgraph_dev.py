@@ -80,7 +80,8 @@ async def exercise_research(http: httpx.AsyncClient, token: str) -> None:
         "assistant_id": "research",
         "input": {"question": "What do tardigrades survive?"},
         "config": {"configurable": {"passages": [
-            {"title": "Tardigrades", "text": "Tardigrades survive freezing, radiation and the vacuum of space."}
+            {"title": "Tardigrades",
+             "text": "Tardigrades survive freezing, radiation and the vacuum of space."}
         ]}},
     }, timeout=JOB_TIMEOUT)  # fmt: skip
     assert brought.status_code == 200, brought.text

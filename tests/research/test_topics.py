@@ -81,7 +81,8 @@ async def test_preferences_govern_suggestions(api: Api, client: AsyncClient) -> 
         url, json={"count": 1, "preferred_domains": ["https://USGS.gov/", "usgs.gov", "nasa.gov"]}
     )
     assert changed.json() == {
-        "enabled": True, "count": 1, "min_score": 0.0, "preferred_domains": ["usgs.gov", "nasa.gov"],
+        "enabled": True, "count": 1, "min_score": 0.0,
+        "preferred_domains": ["usgs.gov", "nasa.gov"],
     }  # fmt: skip
     await client.post(f"/api/v1/notebooks/{notebook}/sources", json={"text": GEOLOGY})
     await Worker(api.context).drain()

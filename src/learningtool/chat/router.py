@@ -20,7 +20,6 @@ from learningtool.chat.schemas import (
     SessionUpdate,
 )
 from learningtool.deps import AppDep, CurrentUser, NotebookDep, SessionDep
-from learningtool.errors import InvalidInput
 from learningtool.models import ChatMessage
 
 router = APIRouter(prefix="/notebooks/{notebook_id}/chat/sessions", tags=["chat"])
@@ -92,9 +91,8 @@ async def ask(
 ) -> Exchange | EventSourceResponse:
     """Ask a question. JSON: the stored question and answer. With `stream: true`:
     server-sent events `retrieved`, `token`..., `citations`, `claims`, then `done` (or
-    `error`); the answer is stored whether or not the client stays connected."""
-    if body.research:
-        raise InvalidInput("research mode is not available yet")
+    `error`); the answer is stored whether or not the client stays connected. With
+    `research: true`, `research` events (the run's progress) come first."""
     chat = await service.get_session(session, notebook, user, session_id)
     asked = await service.ask(session, chat, body.content)
     await session.commit()  # the question and the pending answer exist before generation
@@ -110,6 +108,7 @@ async def ask(
             stream,
             k=body.k,
             mode=body.mode,
+            research=body.research,
         ),
         name=f"chat:{asked.reply.id}",
     )

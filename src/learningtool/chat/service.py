@@ -26,11 +26,14 @@ from learningtool.db import session_scope
 from learningtool.errors import NotFound
 from learningtool.knowledge import search
 from learningtool.llm import LlmError, UsageRecorder
-from learningtool.models import ChatMessage, ChatSession, Notebook, User, utcnow
+from learningtool.models import ChatMessage, ChatSession, Notebook, ResearchRun, User, utcnow
+from learningtool.research import service as research_service
 
 log = structlog.get_logger(__name__)
 HISTORY_TURNS = 6
 PASSAGES = 6
+RESEARCH_WAIT_SECONDS = 1800.0  # a chat waits this long for its research run
+RESEARCH_POLL_SECONDS = 1.0  # when the run goes on in another process
 
 
 async def create_session(
@@ -147,16 +150,28 @@ async def generate(
     *,
     k: int = PASSAGES,
     mode: search.Mode = "hybrid",
+    research: bool = False,
 ) -> None:
-    """Produce the answer to `question` and store it in message `reply_id`."""
+    """Produce the answer to `question` and store it in message `reply_id`. With
+    `research`, a research run on the question goes first and the answer is drawn from the
+    notebook passages its report cites (the notebook's best passages when it cites none)."""
     usage = UsageRecorder()
+    researched: dict[str, Any] | None = None
     try:
         async with app.sessions() as session:
             turns = await _turns(session, chat_id, reply_id)
-            standalone = await answer.rewrite(question, turns, app.llm, usage)
-            passages = await search.search(
-                session, app.retriever, notebook_id, standalone, k=k, mode=mode
-            )
+        # Outside any session: a follow-up's rewrite is a model call, and a pooled
+        # connection held through it stalls other requests (bench/chat.py, follow-ups).
+        standalone = await answer.rewrite(question, turns, app.llm, usage)
+        passages: list[search.Passage] = []
+        if research:
+            researched, passages = await _research(app, notebook_id, standalone, stream)
+            passages = passages[:k]
+        if not passages:
+            async with app.sessions() as session:
+                passages = await search.search(
+                    session, app.retriever, notebook_id, standalone, k=k, mode=mode
+                )
         stream.emit("retrieved", {"query": standalone, "passages": len(passages)})
         draft = answer.Draft("")
         async for piece in answer.stream_answer(standalone, passages, app.llm, usage):
@@ -181,6 +196,7 @@ async def generate(
                 "query": standalone,
                 "engine": "llm" if app.llm else "offline",
                 "usage": usage.as_dict(),
+                **({"research": researched} if researched else {}),
             },
             status="complete",
         )
@@ -201,6 +217,38 @@ async def generate(
         stream.emit("error", {"message_id": reply_id, "message": reason})
     finally:
         stream.close()
+
+
+async def _research(
+    app: AppContext, notebook_id: str, question: str, stream: Stream
+) -> tuple[dict[str, Any], list[search.Passage]]:
+    """Run research on `question` as a durable job (like any run: checkpointed, in the feed,
+    its report added to the notebook), relay its progress as `research` events, and return
+    what it found: the run's summary and the notebook passages its report cites."""
+    async with session_scope(app.sessions) as session:
+        notebook = await session.get(Notebook, notebook_id)
+        assert notebook is not None
+        run, _ = await research_service.start(session, notebook, question)
+        run_id, job_id = run.id, run.job_id
+    stream.emit("research", {"run_id": run_id, "step": "queued"})
+    sent = 0
+    async with asyncio.timeout(RESEARCH_WAIT_SECONDS):
+        while True:
+            async with app.sessions() as session:
+                found = await session.get(ResearchRun, run_id)
+            assert found is not None
+            for event in found.events[sent:]:
+                stream.emit("research", {"run_id": run_id, **event})
+            sent = len(found.events)
+            if found.status in research_service.FINISHED:
+                break
+            await app.signals.wait_for_job(job_id or "", RESEARCH_POLL_SECONDS)
+    summary = {"run_id": run_id, "status": found.status, "error": found.error}
+    if found.status != research_service.DONE:
+        return summary, []
+    cited = [c["chunk_id"] for c in found.citations if c.get("kind") == "passage"]
+    async with app.sessions() as session:
+        return summary, await search.passages_by_id(session, notebook_id, cited)
 
 
 async def _turns(session: AsyncSession, chat_id: str, reply_id: str) -> list[tuple[str, str]]:

@@ -133,6 +133,14 @@ async def _rankings(
     return rankings
 
 
+async def passages_by_id(
+    session: AsyncSession, notebook_id: str, chunk_ids: list[str]
+) -> list[Passage]:
+    """The passages of these chunks of the notebook, in this order (what a research report
+    cited, for example)."""
+    return await _passages(session, notebook_id, chunk_ids)
+
+
 async def _passages(session: AsyncSession, notebook_id: str, chunk_ids: list[str]) -> list[Passage]:
     """Hydrate chunk ids in the given order; ids no longer in the notebook are dropped (a
     graph may briefly know chunks of a source being re-processed)."""

@@ -87,7 +87,9 @@ async def run_events(
                 yield ServerSentEvent(event="progress", data=json.dumps(event), id=str(index))
             sent = max(sent, len(current.events))
             if current.status in service.FINISHED:
-                final = RunRead.model_validate(current).model_dump_json(exclude={"report", "events"})
+                final = RunRead.model_validate(current).model_dump_json(
+                    exclude={"report", "events"}
+                )
                 yield ServerSentEvent(event="done", data=final)
                 return
             if await request.is_disconnected():
