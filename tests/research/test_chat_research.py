@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from learningtool.chat import service as chat_service
 from learningtool.jobs.worker import Worker
 from tests.conftest import Api
 from tests.research.test_research import QUESTION
@@ -77,3 +78,18 @@ async def test_research_mode_as_json(
     answer = response.json()["answer"]
     assert answer["meta"]["research"]["status"] == "done"
     assert answer["citations"]
+
+
+async def test_research_mode_without_a_worker_answers_from_the_notebook(
+    client: AsyncClient, notebook: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chat_service, "RESEARCH_WAIT_SECONDS", 0.5)
+    chat = await chat_of(client, notebook)
+    url = f"/api/v1/notebooks/{notebook}/chat/sessions/{chat}/messages"
+    response = await client.post(url, json={"content": QUESTION, "research": True})
+    answer = response.json()["answer"]
+    assert answer["status"] == "complete"
+    assert answer["meta"]["research"]["status"] == "timeout"
+    assert answer["citations"]  # from the notebook's own search
+    run = (await client.get(f"/api/v1/notebooks/{notebook}/research")).json()[0]
+    assert run["status"] == "queued"  # it is still waiting for a worker, not lost

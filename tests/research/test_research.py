@@ -13,6 +13,7 @@ from learningtool.jobs.worker import Worker
 from learningtool.llm import create_llm_client
 from learningtool.research.agent.report import unmapped
 from tests.conftest import Api
+from tests.research.web_server import Hit, Reply, page, searxng, web_server
 from tests.support.fake_openai import FakeOpenAI, completion
 
 BIOLOGY = (
@@ -26,6 +27,11 @@ BIOLOGY = (
 )
 HISTORY = "# Revolution\n\nThe Bastille was stormed in Paris on 14 July 1789 by a crowd.\n"
 QUESTION = "How does RuBisCO take part in the Calvin cycle?"
+WEB_PAGE_TEXT = (
+    "RuBisCO also reacts with oxygen instead of carbon dioxide, which starts photorespiration "
+    "and wastes part of the energy of the Calvin cycle."
+)
+WEB_PAGE = f"<h1>Photorespiration</h1><p>{WEB_PAGE_TEXT}</p>"
 
 
 async def make_notebook(client: AsyncClient, name: str, text: str) -> str:
@@ -217,3 +223,38 @@ async def test_scripted_llm_plans_reflects_and_writes_a_checked_report(
     assert run["usage"]["input_tokens"] > 0
     reflect_prompt = server.requests[1].body["messages"][-1]["content"]
     assert "RuBisCO catalyses the first step" in reflect_prompt  # it saw what was found
+
+
+async def test_web_evidence_is_cited_with_url_title_and_quote(
+    api: Api, client: AsyncClient, notebook: str
+) -> None:
+    async with web_server() as provider, web_server() as pages:
+        pages.route("GET", "/photorespiration", page("Photorespiration", WEB_PAGE))
+        hit = Hit(pages.url("/photorespiration"), "Photorespiration", "RuBisCO and oxygen")
+        provider.route("GET", "/search", searxng([hit]))
+        api.context.settings = api.context.settings.model_copy(update={
+            "web_search_provider": "searxng", "web_search_base_url": provider.base,
+            "fetch_allow_loopback": True,
+        })  # fmt: skip
+        started = await start(client, notebook, effort="low")
+        offline_only = await start(client, notebook, effort="low", use_web=False)
+        await Worker(api.context, kinds=["research.run"]).drain()
+        searched = len(provider.requests)
+        provider.route("GET", "/search", Reply(500, b"down"))
+        failing = await start(client, notebook, effort="low")
+        await Worker(api.context, kinds=["research.run"]).drain()
+
+    run = await run_of(client, notebook, started["run"]["id"])
+    assert run["status"] == "done", run
+    web = [c for c in run["citations"] if c["kind"] == "web"]
+    assert web, run["report"]
+    assert web[0]["url"] == hit.url and web[0]["title"] == "Photorespiration"
+    assert web[0]["quote"] in WEB_PAGE_TEXT
+    assert f"]({hit.url})" in run["report"]  # the Sources list links the page
+    assert unmapped(run["report"], run["citations"]) == []
+    assert searched == len(run["events"]) - 3  # one provider call per query: not for use_web=false
+    other = await run_of(client, notebook, offline_only["run"]["id"])
+    assert all(c["kind"] == "passage" for c in other["citations"])
+    broken = await run_of(client, notebook, failing["run"]["id"])
+    assert broken["status"] == "done" and broken["citations"]
+    assert any("web search failed" in w for w in broken["warnings"]), broken["warnings"]

@@ -257,6 +257,12 @@ async def report(state: ResearchState, runtime: Runtime[Any]) -> dict[str, Any]:
     queries = state.get("queries") or []
     loops = state.get("loop", 1)
     warnings = list(state.get("warnings") or [])
+    failed = [entry for entry in state.get("searches") or [] if entry["error"]]
+    if failed:
+        warnings.append(
+            f"the web search failed for {len(failed)} of {len(state.get('searches') or [])} "
+            f"queries ({failed[0]['error']}); those used the notebook alone"
+        )
     engine: Engine = "offline"
     final: FinalReport | None = None
     if context.llm is not None and state.get("engine") == "llm" and evidence:
