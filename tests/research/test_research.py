@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -13,8 +14,9 @@ from learningtool.jobs.worker import Worker
 from learningtool.llm import create_llm_client
 from learningtool.research.agent.report import unmapped
 from tests.conftest import Api
-from tests.research.web_server import Hit, Reply, page, searxng, web_server
-from tests.support.fake_openai import FakeOpenAI, completion
+from tests.research.web_server import Hit, page, searxng, web_server
+from tests.research.web_server import Reply as WebReply
+from tests.support.fake_openai import FakeOpenAI, Reply, completion
 
 BIOLOGY = (
     "# Photosynthesis\n\nThe Calvin cycle fixes carbon dioxide into sugars in the stroma of "
@@ -240,7 +242,7 @@ async def test_web_evidence_is_cited_with_url_title_and_quote(
         offline_only = await start(client, notebook, effort="low", use_web=False)
         await Worker(api.context, kinds=["research.run"]).drain()
         searched = len(provider.requests)
-        provider.route("GET", "/search", Reply(500, b"down"))
+        provider.route("GET", "/search", WebReply(500, b"down"))
         failing = await start(client, notebook, effort="low")
         await Worker(api.context, kinds=["research.run"]).drain()
 
@@ -258,3 +260,34 @@ async def test_web_evidence_is_cited_with_url_title_and_quote(
     broken = await run_of(client, notebook, failing["run"]["id"])
     assert broken["status"] == "done" and broken["citations"]
     assert any("web search failed" in w for w in broken["warnings"]), broken["warnings"]
+
+
+async def test_cancelling_a_running_run_stops_it_and_stores_nothing(
+    api: Api, client: AsyncClient, notebook: str
+) -> None:
+    async with FakeOpenAI() as server:
+        server.script(completion(PLAN), Reply(hang=True))  # stuck in reflect
+        api.context.llm = await create_llm_client(api.context.settings.model_copy(update={
+            "llm_provider": "openai", "llm_base_url": server.base_url, "llm_api_key": "k",
+            "llm_model": "fake-model", "llm_max_retries": 0, "llm_timeout_seconds": 60,
+        }))  # fmt: skip
+        started = await start(client, notebook)
+        run_id, job_id = started["run"]["id"], started["job"]["id"]
+        worker = asyncio.create_task(Worker(api.context).run())
+        try:
+            async with asyncio.timeout(30):
+                while len(server.requests) < 2:
+                    await asyncio.sleep(0.05)
+            cancelled = await client.post(f"/api/v1/notebooks/{notebook}/research/{run_id}/cancel")
+            assert cancelled.json()["status"] == "cancelled"
+            async with asyncio.timeout(30):  # the worker lets go at its next heartbeat
+                while (await client.get(f"/api/v1/jobs/{job_id}")).json()["state"] != "cancelled":
+                    await asyncio.sleep(0.1)
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+    run = await run_of(client, notebook, run_id)
+    assert run["status"] == "cancelled" and run["report"] is None and run["source_id"] is None
+    feed = (await client.get(f"/api/v1/notebooks/{notebook}/feed?kind=research")).json()
+    assert feed["items"] == []
