@@ -113,6 +113,17 @@ async def test_offline_research_cites_the_notebook_and_comes_back_as_a_source(
     ).json()
     assert any(i["kind"] == "flashcard" for i in items), items
 
+    export = (await client.get(f"/api/v1/notebooks/{notebook}/export")).text
+    research = export.index("## Research")
+    assert export.index("#### Study material") < research  # the source's cards, summary
+    assert "**Flashcards**" in export and "**Summary.**" in export
+    assert f"### 1. {QUESTION}" in export[research:]
+    assert "#### Sources" in export[research:]  # the report's citations, demoted
+    assert export.count("Written without a language model") == 1  # the report shown once
+    report_text = await source_text(client, notebook, run["source_id"])
+    assert "RuBisCO catalyses the first step" in report_text  # the findings ...
+    assert "language model" not in report_text and "## Sources" not in report_text  # only
+
 
 async def test_events_stream_the_steps_then_done(
     api: Api, client: AsyncClient, notebook: str

@@ -1,5 +1,7 @@
-"""The notebook as Markdown: its sources with their extracted text (and, as later parts of
-the product add them, summaries, cards and research reports with their citations)."""
+"""The notebook as Markdown: each source with its extracted text and the study material made
+from it (summaries with key points, Q&A, flashcards), then the research reports with their
+numbered citations. A research report added back as a source is shown once, under Research.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from learningtool.models import Notebook, Source
+from learningtool.models import Notebook, ResearchRun, Source, StudyItem
 
 
 def filename(name: str) -> str:
@@ -25,6 +27,7 @@ async def notebook_markdown(session: AsyncSession, notebook: Notebook) -> str:
             .order_by(Source.created_at, Source.id)
         )
     ).all()
+    study = await _study_by_source(session, notebook.id)
     parts = [f"# {notebook.name}\n"]
     if notebook.description:
         parts.append(f"{notebook.description}\n")
@@ -33,9 +36,77 @@ async def notebook_markdown(session: AsyncSession, notebook: Notebook) -> str:
         origin = source.url or source.original_name or source.kind
         parts.append(f"### {number}. {source.title}\n")
         parts.append(f"*{origin}; {source.media_type or 'unknown type'}; {source.status}*\n")
-        if source.text:
+        if source.kind == "research":
+            parts.append("The report is under Research below.\n")
+        elif source.text:
             parts.append(_demote_headings(source.text).strip() + "\n")
+        parts.extend(_study_section(study.get(source.id, [])))
+    parts.extend(await _research_section(session, notebook.id))
     return "\n".join(parts)
+
+
+async def _study_by_source(session: AsyncSession, notebook_id: str) -> dict[str, list[StudyItem]]:
+    items = await session.scalars(
+        select(StudyItem)
+        .where(StudyItem.notebook_id == notebook_id)
+        .order_by(StudyItem.source_id, StudyItem.start_char, StudyItem.id)
+    )
+    grouped: dict[str, list[StudyItem]] = {}
+    for item in items:
+        grouped.setdefault(item.source_id, []).append(item)
+    return grouped
+
+
+def _study_section(items: list[StudyItem]) -> list[str]:
+    """Summaries (with key points), Q&A and flashcards of one source, in text order."""
+    if not items:
+        return []
+    lines = ["#### Study material\n"]
+    for item in (i for i in items if i.kind == "summary"):
+        lines.append(f"**Summary.** {_one_line(item.payload.get('text', ''))}\n")
+        points = [_one_line(p.get("text", "")) for p in item.payload.get("key_points") or []]
+        if points:
+            lines.append("Key points: " + "; ".join(p for p in points if p) + "\n")
+    qas = [i for i in items if i.kind == "qa"]
+    if qas:
+        lines.append("**Questions and answers**\n")
+        lines.extend(
+            f"- Q: {_one_line(i.payload.get('question', ''))}\n"
+            f"  A: {_one_line(i.payload.get('answer', ''))}"
+            for i in qas
+        )
+        lines.append("")
+    cards = [i for i in items if i.kind == "flashcard"]
+    if cards:
+        lines.append("**Flashcards**\n")
+        lines.extend(
+            f"- {_one_line(i.payload.get('front', ''))} :: {_one_line(i.payload.get('back', ''))}"
+            for i in cards
+        )
+        lines.append("")
+    return lines
+
+
+async def _research_section(session: AsyncSession, notebook_id: str) -> list[str]:
+    runs = (
+        await session.scalars(
+            select(ResearchRun)
+            .where(ResearchRun.notebook_id == notebook_id, ResearchRun.status == "done")
+            .order_by(ResearchRun.created_at, ResearchRun.id)
+        )
+    ).all()
+    if not runs:
+        return []
+    lines = ["## Research\n"]
+    for number, run in enumerate(runs, start=1):
+        lines.append(f"### {number}. {run.question}\n")
+        lines.append(f"*{run.engine or 'offline'} engine; {len(run.citations)} citations*\n")
+        lines.append(_demote_headings(run.report or "").strip() + "\n")
+    return lines
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
 
 
 def _demote_headings(text: str) -> str:

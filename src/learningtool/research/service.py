@@ -12,6 +12,7 @@ into cards like any other source.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from sqlalchemy import select, update
@@ -23,6 +24,8 @@ from learningtool.errors import Conflict, InvalidInput, NotFound
 from learningtool.feed import service as feed
 from learningtool.jobs import queue
 from learningtool.models import Job, Notebook, ResearchRun, Source, Topic, utcnow
+from learningtool.research.agent.offline import HOW_HEADING, NO_MODEL_NOTE
+from learningtool.research.agent.report import SOURCES_TITLE
 from learningtool.research.agent.state import EFFORTS
 
 RESEARCH_JOB = "research.run"
@@ -175,9 +178,21 @@ async def finish(
     return source
 
 
+def findings(report: str) -> str:
+    """What a report says, as the text of its source: without the offline engine's note,
+    the account of how it was researched, and the Sources list (kept in the source's meta),
+    so that cards are made of findings, not of boilerplate."""
+    text = report.replace(NO_MODEL_NOTE, "")
+    for heading in (HOW_HEADING, SOURCES_TITLE):
+        at = text.find(f"\n{heading}")
+        if at >= 0:
+            text = text[:at]
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
 async def _report_source(session: AsyncSession, app: AppContext, run: ResearchRun) -> Source | None:
     """The report as a `research` source; the same report text twice is added once."""
-    report = run.report or ""
+    report = findings(run.report or "")
     if not report.strip():
         return None
     data = report.encode("utf-8")

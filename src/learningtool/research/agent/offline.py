@@ -44,6 +44,7 @@ QUESTION_WORDS = frozenset(
 MAX_PHRASE_WORDS = 3
 MAX_REPORT_EVIDENCE = 40  # pieces of evidence read for sentences (bounds the work per report)
 MAX_SENTENCES_PER_SOURCE = 3
+HOW_HEADING = "## How this was researched"
 _ANAPHORIC = frozenset("it its this that these those they their them such".split())
 NO_MODEL_NOTE = (
     "*Written without a language model.* This is an extractive report: the sentences below "
@@ -207,7 +208,7 @@ def offline_report(
     else:
         lines.append("- The whole question: nothing relevant was found.")
     lines.append("")
-    lines.append("## How this was researched")
+    lines.append(HOW_HEADING)
     lines.append("")
     sources = "the notebook and the web" if web else "the notebook"
     lines.append(
