@@ -202,9 +202,18 @@ class Plain:
         self.document: dict[str, Any] = {}
 
     def _pipeline(self, path: Path) -> Any:
-        from learningtool.ingestion.pipeline import process_file
+        from learningtool.ingestion.pipeline import Job, process_file
 
-        return process_file(str(path), self.limits, self.max_tokens, self.overlap)
+        job = Job(
+            path=str(path),
+            source_id="bench",
+            title=path.name,
+            prefer_document_title=False,
+            limits=self.limits,
+            max_tokens=self.max_tokens,
+            overlap_tokens=self.overlap,
+        )
+        return process_file(job)
 
     def warm_up(self, pages: int) -> None:
         """One untimed-for-the-figures call of each on the cold document (imports, caches)."""
