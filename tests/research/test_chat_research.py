@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from httpx import AsyncClient
@@ -16,6 +14,7 @@ from learningtool.chat import service as chat_service
 from learningtool.jobs.worker import Worker
 from tests.conftest import Api
 from tests.research.test_research import QUESTION
+from tests.support.sse import read_events
 
 
 @pytest.fixture
@@ -37,16 +36,9 @@ async def test_research_mode_streams_progress_then_answers_from_the_report(
 ) -> None:
     chat = await chat_of(client, notebook)
     url = f"/api/v1/notebooks/{notebook}/chat/sessions/{chat}/messages"
-    events: list[tuple[str, Any]] = []
-    name = "message"
     body = {"content": QUESTION, "stream": True, "research": True}
     async with asyncio.timeout(60), client.stream("POST", url, json=body) as response:
-        assert response.status_code == 200
-        async for line in response.aiter_lines():
-            if line.startswith("event:"):
-                name = line.removeprefix("event:").strip()
-            elif line.startswith("data:"):
-                events.append((name, json.loads(line.removeprefix("data:"))))
+        events = await read_events(response)
     names = [n for n, _ in events]
     assert names[-1] == "done", events
     research = [data for n, data in events if n == "research"]

@@ -17,6 +17,7 @@ from tests.conftest import Api
 from tests.research.web_server import Hit, page, searxng, web_server
 from tests.research.web_server import Reply as WebReply
 from tests.support.fake_openai import FakeOpenAI, Reply, completion
+from tests.support.sse import read_events
 
 BIOLOGY = (
     "# Photosynthesis\n\nThe Calvin cycle fixes carbon dioxide into sugars in the stroma of "
@@ -131,15 +132,8 @@ async def test_events_stream_the_steps_then_done(
     started = await start(client, notebook, effort="medium")
     run_id = started["run"]["id"]
     worker = asyncio.create_task(Worker(api.context).drain())
-    events: list[tuple[str, dict[str, Any]]] = []
-    name = "message"
     async with client.stream("GET", f"/api/v1/notebooks/{notebook}/research/{run_id}/events") as r:
-        assert r.status_code == 200
-        async for line in r.aiter_lines():
-            if line.startswith("event:"):
-                name = line.removeprefix("event:").strip()
-            elif line.startswith("data:"):
-                events.append((name, json.loads(line.removeprefix("data:"))))
+        events = await read_events(r)
     await worker
     steps = [data["step"] for kind, data in events if kind == "progress"]
     assert steps[0] == "plan" and steps[-1] == "report"
