@@ -10,6 +10,14 @@
 An unscripted request gets HTTP 418, so a test that makes more calls than it planned fails
 loudly (and `server.unexpected` counts them). Built on `asyncio.start_server`: nothing
 blocks the loop. Every request is recorded with its JSON body.
+
+For load (benches), `FakeOpenAI(default=...)` answers once the script is empty: a `Reply`
+for every such request, or a function of the `SeenRequest` choosing one (e.g. a stream for
+`"stream": true`, a JSON verdict otherwise). Each request records, on the server's
+`time.perf_counter()` clock, when it was read (`received_at`), when its reply started to go
+out after its delay (`answered_at`) and, streamed, when its first non-empty content delta
+was written (`first_token_at`), so a caller can subtract the model's own time from what its
+client saw.
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ import asyncio
 import contextlib
 import http
 import json
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -104,6 +114,9 @@ class SeenRequest:
     path: str
     headers: dict[str, str]
     body: Any
+    received_at: float = 0.0  # perf_counter() once the head and body were read
+    answered_at: float | None = None  # perf_counter() when the reply began, after its delay
+    first_token_at: float | None = None  # perf_counter() after the first content delta
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -122,9 +135,13 @@ class SeenRequest:
         return texts
 
 
+DefaultReply = Reply | Callable[[SeenRequest], Reply]
+
+
 class FakeOpenAI:
-    def __init__(self) -> None:
+    def __init__(self, *, default: DefaultReply | None = None) -> None:
         self.replies: deque[Reply] = deque()
+        self.default = default  # answers when the script is empty (None: HTTP 418)
         self.requests: list[SeenRequest] = []
         self.unexpected = 0
         self._server: asyncio.Server | None = None
@@ -191,27 +208,37 @@ class FakeOpenAI:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        self.requests.append(SeenRequest(method, path, headers, body))
+        seen = SeenRequest(method, path, headers, body, received_at=time.perf_counter())
+        self.requests.append(seen)
 
         if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
             await self._send(writer, error(404, f"no route {method} {path}"))
             return
-        if not self.replies:
+        reply = self._next_reply(seen)
+        if reply is None:
             self.unexpected += 1
             await self._send(writer, error(418, "no scripted reply left"))
             return
-        reply = self.replies.popleft()
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.hang:
             await asyncio.Event().wait()
+        seen.answered_at = time.perf_counter()
         if reply.stream is not None:
             include_usage = bool(
                 isinstance(body, dict) and (body.get("stream_options") or {}).get("include_usage")
             )
-            await self._send_stream(writer, reply, include_usage=include_usage)
+            await self._send_stream(writer, reply, seen, include_usage=include_usage)
         else:
             await self._send(writer, reply)
+
+    def _next_reply(self, seen: SeenRequest) -> Reply | None:
+        """The next scripted reply, else the default one (None when there is neither)."""
+        if self.replies:
+            return self.replies.popleft()
+        if self.default is None:
+            return None
+        return self.default if isinstance(self.default, Reply) else self.default(seen)
 
     async def _send(self, writer: asyncio.StreamWriter, reply: Reply) -> None:
         payload = (
@@ -229,7 +256,12 @@ class FakeOpenAI:
         await writer.drain()
 
     async def _send_stream(
-        self, writer: asyncio.StreamWriter, reply: Reply, *, include_usage: bool
+        self,
+        writer: asyncio.StreamWriter,
+        reply: Reply,
+        seen: SeenRequest,
+        *,
+        include_usage: bool,
     ) -> None:
         headers = {
             "Content-Type": "text/event-stream",
@@ -247,6 +279,8 @@ class FakeOpenAI:
             if reply.stream_delay:
                 await asyncio.sleep(reply.stream_delay)
             await self._event(writer, _chunk({"content": token}))
+            if token and seen.first_token_at is None:
+                seen.first_token_at = time.perf_counter()
         await self._event(writer, _chunk({}, finish_reason="stop"))
         if include_usage and reply.usage is not None:
             prompt, completion_tokens = reply.usage

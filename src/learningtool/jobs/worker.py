@@ -23,6 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from learningtool.context import AppContext
+from learningtool.cpu import CpuInterrupted, CpuTimeout
 from learningtool.errors import AppError
 from learningtool.jobs.queue import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
 from learningtool.jobs.registry import JobContext, JobError, get_spec, registered_kinds
@@ -199,6 +200,10 @@ class Worker:
             await self._fail(job, f"timed out after {spec.timeout_seconds:g} s", retryable=True)
         except JobError as error:
             await self._fail(job, str(error), retryable=error.retryable)
+        except CpuInterrupted:  # a pool process died (shutdown, a sibling's overrun): no bug
+            await self._fail(job, "a worker process stopped mid-task", retryable=True)
+        except CpuTimeout:
+            await self._fail(job, "a processing step took longer than its limit", retryable=True)
         except AppError as error:  # its message is written for users; it may say if retryable
             await self._fail(job, error.message, retryable=getattr(error, "retryable", True))
         except Exception as error:
