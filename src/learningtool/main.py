@@ -69,6 +69,19 @@ def _read_if_exists(path: Path) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
+async def _warm_up(context: AppContext) -> None:
+    """Load the embedding model in its process now: the first question or upload after a
+    start would otherwise wait for it (seconds). A failure here shows again, with its
+    reason, where the model is used."""
+    warm_up = getattr(context.embedder, "warm_up", None)
+    if warm_up is None:
+        return
+    try:
+        await warm_up()
+    except Exception as error:
+        log.warning("embedding_warm_up_failed", error=type(error).__name__)
+
+
 def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
     settings = settings or get_settings()
     if configure_logs:
@@ -82,6 +95,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         token = await local_token(context)
         if token is not None:
             print(f"LearningTool access token: {token}", file=sys.stderr, flush=True)
+        context.spawn(_warm_up(context), name="warm-up")
         monitor = LoopLagMonitor(settings.loop_lag_interval_seconds)
         monitor.start()
         app.state.lag_monitor = monitor
