@@ -31,15 +31,15 @@ class Candidate:
 
 
 MAX_WORDS = 2
-MIN_SINGLE_WORD = 6  # letters: "move" or "broken" alone is no topic
-_VERBISH = ("ed", "ing", "ly")
+MIN_SINGLE_WORD = 10  # letters: "move", "sequence" or "statement" alone is no topic
+_GENERIC_ENDINGS = ("ed", "ing", "ly", "tion", "ment", "ness", "ity", "ance", "ence")
 
 
 def key_phrases(text: str, limit: int = CANDIDATES) -> list[str]:
     """Up to `limit` topic-like key phrases of `text`, best first, as the text writes them.
 
     From YAKE's phrases: at most two words (longer ones run across verbs: "calvin cycle
-    fix"), a single word only if long and not verb-like, and no phrase sharing a word with a
+    fix"), a single word only if specific (`_specific`), and no phrase sharing a word with a
     better one ("tectonic plate" after "plate tectonics")."""
     kept: list[str] = []
     used: set[str] = set()
@@ -47,13 +47,22 @@ def key_phrases(text: str, limit: int = CANDIDATES) -> list[str]:
         words = phrase.split()
         if len(words) > MAX_WORDS or used & set(words):
             continue
-        if len(words) == 1 and (len(phrase) < MIN_SINGLE_WORD or phrase.endswith(_VERBISH)):
+        written = surface(phrase, text)
+        if len(words) == 1 and not _specific(written):
             continue
-        kept.append(surface(phrase, text))
+        kept.append(written)
         used.update(words)
         if len(kept) >= limit:
             break
     return kept
+
+
+def _specific(word: str) -> bool:
+    """A single word worth a topic: a name or acronym as written ("OSError", "RuBisCO"), or
+    a long technical word ("photosynthesis"), not a long abstract one ("information")."""
+    if any(ch.isupper() for ch in word[1:]):
+        return True
+    return len(word) >= MIN_SINGLE_WORD and not word.endswith(_GENERIC_ENDINGS)
 
 
 def surface(phrase: str, text: str) -> str:
