@@ -143,3 +143,58 @@ async def test_paging_during_inserts_returns_each_initial_item_once_in_order(
     assert len(seen) == len(set(seen))  # nothing twice
     initial_seen = [item_id for item_id in seen if item_id in set(expected)]
     assert initial_seen == expected  # every initial item, once, in order
+
+
+@pytest.mark.parametrize("in_time_order", [True, False])
+async def test_full_text_pages_agree_with_a_plain_filter_whatever_the_match_count(
+    api: Api, monkeypatch: pytest.MonkeyPatch, in_time_order: bool
+) -> None:
+    """Every way of running `q` (SQLite: a few matches fetched by rowid; more probed along
+    the timeline, within the rowids of a window of it or all of them) gives the pages a
+    plain filter gives, with kinds, cursors, another notebook holding matches too, and
+    rowids that follow time or not."""
+    rng = random.Random(5)
+    words = ["alpha", "beta", "gamma", "delta"]
+    notebooks = [await _notebook_row(api), await _notebook_row(api)]
+    now = utcnow()
+    rows = [
+        {
+            "id": new_id(),
+            "notebook_id": rng.choice(notebooks),
+            "kind": rng.choice(feed.KINDS),
+            "ref_id": new_id(),
+            "title": " ".join(rng.sample(words, 2)),
+            "body": " ".join(rng.sample(words, 1)),
+            "created_at": now - timedelta(seconds=rng.randint(0, 40)),  # many ties
+        }
+        for _ in range(300)
+    ]
+    if in_time_order:
+        rows.sort(key=lambda row: (row["created_at"], row["id"]))
+    async with api.context.sessions() as session:
+        await session.execute(insert(FeedItem), rows)
+        await session.commit()
+    newest_first = sorted(rows, key=lambda row: (row["created_at"], row["id"]), reverse=True)
+    for few, window in ((10_000, 2000), (0, 2000), (0, 12), (0, 1)):
+        monkeypatch.setattr(feed, "FEW_MATCHES", few)
+        monkeypatch.setattr(feed, "WINDOW", window)
+        for q, kinds in (("alpha", ()), ("beta gamma", ("qa", "summary")), ("delta", ("chunk",))):
+            expected = [
+                row["id"]
+                for row in newest_first
+                if row["notebook_id"] == notebooks[0]
+                and (not kinds or row["kind"] in kinds)
+                and all(w in f"{row['title']} {row['body']}" for w in q.split())
+            ]
+            seen: list[str] = []
+            cursor = None
+            while True:
+                async with api.context.sessions() as session:
+                    page = await feed.page(
+                        session, notebooks[0], cursor=cursor, limit=7, kinds=kinds, q=q
+                    )
+                seen.extend(item.id for item in page.items)
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+            assert expected and seen == expected, (few, window, q, kinds)

@@ -104,10 +104,16 @@ async def _sqlite(
     session: AsyncSession, notebook_id: str, words: list[str], limit: int
 ) -> list[tuple[str, float]]:
     match = " OR ".join('"' + word.replace('"', "") + '"' for word in words)
+    # The notebook is checked on `chunks` (same rowid, triggers of 0002): its id columns
+    # come before the text, whereas in the FTS row they come after it, so checking them
+    # there read every match's text (a third of the query's time at 10,000 chunks).
+    # CROSS JOIN keeps the FTS match as the outer loop (SQLite, with no statistics, would
+    # otherwise walk the notebook's chunks and run the match once per chunk).
     rows = await session.execute(
         text(
-            "SELECT chunk_id, bm25(chunks_fts) AS rank FROM chunks_fts "
-            "WHERE chunks_fts MATCH :match AND notebook_id = :notebook "
+            "SELECT c.id, bm25(chunks_fts) AS rank FROM chunks_fts "
+            "CROSS JOIN chunks AS c ON c.rowid = chunks_fts.rowid "
+            "WHERE chunks_fts MATCH :match AND c.notebook_id = :notebook "
             "ORDER BY rank LIMIT :limit"
         ),
         {"match": match, "notebook": notebook_id, "limit": limit},

@@ -4,7 +4,12 @@ exclusions applied, returned as passages with their exact source spans.
 Reciprocal rank fusion scores a chunk by the sum over methods of `weight / (K + rank)`.
 Plain (equal-weight) fusion lost to dense retrieval alone on paraphrased questions in
 measurements here (BM25's poor rankings push good dense hits out), so each method has a
-weight, tuned on `bench/retrieval.py`'s evaluation set and recorded in the README.
+weight. The settings come from `bench/retrieval.py`'s fusion experiment on its evaluation
+set: a point inside the flat best region (recall@5 0.89 there, both folds and the
+neighbouring weights alike), not the grid's single best point, which did not hold on
+held-out questions. With 50 candidates per method, chunks ranked 20-50 by two or three
+methods outvoted the best dense hits (fused recall@5 0.75, below vector alone at 0.80);
+the offline graph (key phrases) ranks poorly and only breaks ties.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ from learningtool.models import Chunk, Exclusion, Source
 Mode = Literal["hybrid", "fast", "lexical", "vector", "graph"]
 Purpose = Literal["retrieval", "research"]
 RRF_K = 60
-WEIGHTS = {"vector": 1.0, "lexical": 0.6, "graph": 0.4}
-CANDIDATES = 50  # per method, before fusion
+WEIGHTS = {"vector": 1.0, "lexical": 0.5, "graph": 0.1}
+CANDIDATES = 20  # per method, before fusion
 METHODS: dict[str, tuple[str, ...]] = {
     "hybrid": ("lexical", "vector", "graph"),
     "fast": ("lexical", "vector"),
@@ -101,8 +106,16 @@ async def search(
             fused[chunk_id] += WEIGHTS[method] / (RRF_K + rank)
             ranks[chunk_id][method] = rank
     ordered = sorted(fused, key=lambda chunk_id: (-fused[chunk_id], chunk_id))
-    passages = await _passages(session, notebook_id, ordered)  # at most 3 x CANDIDATES
-    kept = [p for p in passages if p.source_id not in excluded][:k]
+    # Hydrate what may be shown, best first: the ids still needed plus as many again for
+    # excluded or vanished chunks, and more only if those ran out (not all 3 x CANDIDATES).
+    kept: list[Passage] = []
+    start = 0
+    while len(kept) < k and start < len(ordered):
+        batch = ordered[start : start + 2 * (k - len(kept))]
+        start += len(batch)
+        passages = await _passages(session, notebook_id, batch)
+        kept += [p for p in passages if p.source_id not in excluded]
+    kept = kept[:k]
     for passage in kept:
         passage.score = fused[passage.chunk_id]
         passage.ranks = ranks[passage.chunk_id]
@@ -117,19 +130,30 @@ async def _rankings(
     methods: list[str],
 ) -> dict[str, list[str]]:
     """Chunk ids per method, best first. The database queries share the session and run one
-    after the other; the graph query (another process) runs alongside them."""
+    after the other; the graph query (another process) and the query embedding (the
+    process pool) run alongside them."""
     graph_task = None
     if "graph" in methods and retriever.graph is not None:
         graph_task = asyncio.create_task(retriever.graph.query(notebook_id, question, CANDIDATES))
-    rankings: dict[str, list[str]] = {}
-    if "lexical" in methods:
-        hits = await lexical.search(session, notebook_id, question, CANDIDATES)
-        rankings["lexical"] = [chunk_id for chunk_id, _ in hits]
+    embedding = None
     if "vector" in methods:
-        hits = await retriever.vectors.search(session, notebook_id, question, CANDIDATES)
-        rankings["vector"] = [chunk_id for chunk_id, _ in hits]
-    if graph_task is not None:
-        rankings["graph"] = [hit.chunk_id for hit in await graph_task]
+        embedding = asyncio.create_task(retriever.vectors.embed_query(question))
+    rankings: dict[str, list[str]] = {}
+    try:
+        if "lexical" in methods:
+            hits = await lexical.search(session, notebook_id, question, CANDIDATES)
+            rankings["lexical"] = [chunk_id for chunk_id, _ in hits]
+        if embedding is not None:
+            hits = await retriever.vectors.search(
+                session, notebook_id, question, CANDIDATES, query=await embedding
+            )
+            rankings["vector"] = [chunk_id for chunk_id, _ in hits]
+        if graph_task is not None:
+            rankings["graph"] = [hit.chunk_id for hit in await graph_task]
+    finally:
+        for task in (graph_task, embedding):
+            if task is not None and not task.done():
+                task.cancel()
     return rankings
 
 
@@ -143,15 +167,21 @@ async def passages_by_id(
 
 async def _passages(session: AsyncSession, notebook_id: str, chunk_ids: list[str]) -> list[Passage]:
     """Hydrate chunk ids in the given order; ids no longer in the notebook are dropped (a
-    graph may briefly know chunks of a source being re-processed)."""
+    graph may briefly know chunks of a source being re-processed).
+
+    The notebook is checked on the loaded rows, not in SQL: with `notebook_id = ?` in the
+    query, SQLite (no statistics) walked the notebook's whole chunk index instead of
+    looking the ids up as soon as there were a dozen of them (5 ms at 10,000 chunks)."""
     if not chunk_ids:
         return []
     rows = await session.execute(
         select(Chunk, Source.title)
         .join(Source, Source.id == Chunk.source_id)
-        .where(Chunk.id.in_(chunk_ids), Chunk.notebook_id == notebook_id)
+        .where(Chunk.id.in_(chunk_ids))
     )
-    by_id = {chunk.id: (chunk, title) for chunk, title in rows.all()}
+    by_id = {
+        chunk.id: (chunk, title) for chunk, title in rows.all() if chunk.notebook_id == notebook_id
+    }
     return [
         Passage(
             chunk_id=chunk.id,
