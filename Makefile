@@ -28,3 +28,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/jobs.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/feed.py
+	$(BIN)/python bench/chat.py
+	$(BIN)/python bench/research.py
