@@ -9,9 +9,11 @@ import json
 from typing import Any
 
 from httpx import AsyncClient
+from sqlalchemy import text
 
 from learningtool.jobs.worker import Worker
 from learningtool.llm import create_llm_client
+from learningtool.models import ResearchRun
 from learningtool.research.agent.report import unmapped
 from tests.conftest import Api
 from tests.research.web_server import Hit, page, searxng, web_server
@@ -296,3 +298,18 @@ async def test_cancelling_a_running_run_stops_it_and_stores_nothing(
     assert run["status"] == "cancelled" and run["report"] is None and run["source_id"] is None
     feed = (await client.get(f"/api/v1/notebooks/{notebook}/feed?kind=research")).json()
     assert feed["items"] == []
+
+
+async def test_deleting_the_notebook_drops_its_runs_and_checkpoints(
+    api: Api, client: AsyncClient, notebook: str
+) -> None:
+    run_id = (await start(client, notebook, effort="low"))["run"]["id"]
+    await Worker(api.context).drain()
+    count = text("SELECT count(*) FROM checkpoints WHERE thread_id = :run")
+    async with api.context.sessions() as session:
+        assert await session.scalar(count, {"run": run_id}) > 0
+    assert (await client.delete(f"/api/v1/notebooks/{notebook}")).status_code == 202
+    await Worker(api.context).drain()
+    async with api.context.sessions() as session:
+        assert await session.scalar(count, {"run": run_id}) == 0
+        assert await session.get(ResearchRun, run_id) is None
