@@ -62,13 +62,10 @@ import contextlib
 import json
 import multiprocessing
 import os
-import platform
 import random
 import re
 import shutil
-import socket
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -86,10 +83,11 @@ if str(REPO_ROOT) not in sys.path:
 
 # Light imports only at module level: the spawned app process and its process pools import
 # this script again (as `__mp_main__`), so the service stack is imported inside functions.
+from bench import common  # noqa: E402
+from bench.common import API, lag_summary, log  # noqa: E402
 
 TARGETS = {"added_ttft_ms_c1_max": 50.0, "added_ttft_ms_c50_max": 200.0}
 TARGET_PERCENTILE = 95
-API = "/api/v1"
 LAG_COPY_SECONDS = 5.0
 SETUP_CONCURRENCY = 50
 START_SECONDS = 120.0
@@ -99,22 +97,7 @@ _PASSAGE_ONE = re.compile(r'<source id="1">\n(.*?)\n</source>', re.DOTALL)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 # -- statistics -------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def r(value: float | None, digits: int = 2) -> float | None:
@@ -122,15 +105,7 @@ def r(value: float | None, digits: int = 2) -> float | None:
 
 
 def summary_ms(seconds: list[float]) -> dict[str, Any]:
-    ms = [value * 1000 for value in seconds]
-    return {
-        "count": len(ms),
-        "p50": r(percentile(ms, 50)),
-        "p95": r(percentile(ms, 95)),
-        "p99": r(percentile(ms, 99)),
-        "max": r(max(ms, default=None)),
-        "mean": r(statistics.fmean(ms) if ms else None),
-    }
+    return common.ms_stats(seconds, ("count", "p50", "p95", "p99", "max", "mean"), 2)
 
 
 def brief_ms(seconds: list[float]) -> dict[str, Any]:
@@ -143,16 +118,6 @@ def present(values: dict[str, Any]) -> dict[str, Any] | None:
     """`values` without its None entries (parts a case does not have), or None if empty."""
     kept = {key: value for key, value in values.items() if value is not None}
     return kept or None
-
-
-def lag_summary(lags: list[float]) -> dict[str, Any]:
-    ms = [value * 1000 for value in lags]
-    return {
-        "samples": len(ms),
-        "p50": r(percentile(ms, 50)),
-        "p99": r(percentile(ms, 99)),
-        "max": r(max(ms, default=None)),
-    }
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -261,12 +226,6 @@ class Model:
 # -- the app, in a child process --------------------------------------------------------------
 
 
-def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    import uvicorn
-
-    return uvicorn.Config(app="unused:app", loop=name).get_loop_factory()
-
-
 # (owner module or class, attribute, label): the steps of asking and answering, looked up at
 # call time by their callers, so wrapping the attribute times every call.
 SPAN_TARGETS = (
@@ -328,7 +287,7 @@ def serve_child(settings: dict[str, Any], loop_name: str, spans: bool, channel: 
     """Child process: serve the app until told to stop, then send its loop-lag samples
     (and spans)."""
     try:
-        with asyncio.Runner(loop_factory=loop_factory(loop_name)) as runner:
+        with asyncio.Runner(loop_factory=common.loop_factory(loop_name)) as runner:
             runner.run(_serve(settings, spans, channel))
     except BaseException:
         channel.send(("error", traceback.format_exc()))
@@ -342,16 +301,10 @@ async def _serve(settings_values: dict[str, Any], with_spans: bool, channel: Con
 
     settings = Settings(_env_file=None, **settings_values)  # type: ignore[call-arg]
     app = create_app(settings)
-    # IPPROTO_TCP explicitly so that accepted connections get TCP_NODELAY (bench/ingest.py).
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.bind(("127.0.0.1", 0))
+    listener = common.loopback_listener()  # IPPROTO_TCP: accepted connections get TCP_NODELAY
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     serving = asyncio.create_task(server.serve(sockets=[listener]))
-    while not server.started:
-        if serving.done():
-            serving.result()
-            raise RuntimeError("the server stopped during startup")
-        await asyncio.sleep(0.01)
+    await common.wait_started(server, serving, START_SECONDS)
     loop = asyncio.get_running_loop()
     spans = Spans()
     if with_spans:
@@ -513,11 +466,8 @@ def tree_cpu_seconds(root: int) -> tuple[float, float] | None:
 
 def machine_busy() -> tuple[float, float] | None:
     """Machine-wide (busy, total) jiffies from /proc/stat (Linux), else None."""
-    try:
-        fields = [float(value) for value in Path("/proc/stat").read_text().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    return sum(fields) - fields[3] - fields[4], sum(fields)
+    jiffies = common.cpu_jiffies()
+    return None if jiffies is None else jiffies[:2]
 
 
 @dataclass
@@ -1011,24 +961,17 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     began = time.perf_counter()
-    load_before = os.getloadavg()
+    load_before = common.loadavg()
     tmp = Path(tempfile.mkdtemp(prefix="lt-bench-chat-"))
     try:
-        with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
+        with asyncio.Runner(loop_factory=common.loop_factory(args.loop)) as runner:
             measured = runner.run(measure(args, tmp / "data"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     llm = measured["llm"]
     report = {
-        "bench": "chat",
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "loadavg_1_5_15_before": [round(v, 2) for v in load_before],
-            "loadavg_1_5_15_after": [round(v, 2) for v in os.getloadavg()],
-            "note": "other processes share this machine; compare load averages with cpu_count",
-        },
+        **common.identity("chat"),
+        "machine": common.machine(load_before, common.loadavg()),
         "setup": {
             "sources": args.sources,
             "corpus": measured["corpus"],
@@ -1051,8 +994,7 @@ def main() -> None:
         },
         "bench_seconds": r(time.perf_counter() - began, 1),
     }
-    with contextlib.suppress(BrokenPipeError):
-        print(json.dumps(report, indent=2))
+    common.emit(report)
 
 
 if __name__ == "__main__":

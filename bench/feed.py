@@ -21,7 +21,7 @@ target is reported with `met` true or false.
    autovacuum reaches on its own); SQLite gets nothing (the app never runs ANALYZE).
 2. App: `create_app(Settings(data_dir=<tmp>, database_url, worker_enabled=False))` served by
    `uvicorn.Server.serve()` in this process on 127.0.0.1 (a free port; the listener made
-   with IPPROTO_TCP, see bench/ingest.py), on the loop uvicorn picks (`--loop auto`: uvloop
+   with IPPROTO_TCP, see bench/common.py), on the loop uvicorn picks (`--loop auto`: uvloop
    when installed); an httpx.AsyncClient on the same loop, one request at a time. The
    worker is off in this phase so that nothing but the measured requests runs.
 3. Feed cases (`limit=30`), each `--warmup` untimed calls then up to `--requests` timed
@@ -52,12 +52,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import os
-import platform
 import random
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -76,15 +72,14 @@ if str(REPO_ROOT) not in sys.path:
 
 # Light imports only at module level: the process pools' spawned children import this
 # script again (as `__mp_main__`), so the service stack is imported inside functions.
+from bench import common  # noqa: E402
+from bench.common import API, PG_ADMIN_URL_DEFAULT, log, percentile, r  # noqa: E402
 
 TARGETS = {
     "feed_page_p99_ms_max": 20.0,
     "review_p99_ms_max": 20.0,
     "study_vs_ingestion_ratio_max": 2.0,
 }
-API = "/api/v1"
-PG_ADMIN_URL_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
-TERMINAL = {"succeeded", "failed", "cancelled"}
 PAGE_LIMIT = 30
 CHAIN_PAGES = 50
 RATING_WEIGHTS = {"again": 10, "hard": 15, "good": 60, "easy": 15}
@@ -93,38 +88,8 @@ COMMON_WORD = "energy"
 TWO_WORDS = "membrane transport"
 
 
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-# -- statistics -------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def r(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(value, digits)
-
-
 def summary_ms(seconds: list[float]) -> dict[str, Any]:
-    ms = [value * 1000 for value in seconds]
-    return {
-        "count": len(ms),
-        "p50": r(percentile(ms, 50)),
-        "p90": r(percentile(ms, 90)),
-        "p99": r(percentile(ms, 99)),
-        "max": r(max(ms, default=None)),
-        "mean": r(statistics.fmean(ms) if ms else None),
-    }
+    return common.ms_stats(seconds, ("count", "p50", "p90", "p99", "max", "mean"))
 
 
 # -- data set ---------------------------------------------------------------------------------
@@ -386,40 +351,12 @@ def build_dataset(items: int, cards: int, sources: int, seed: int) -> Dataset:
 # -- databases --------------------------------------------------------------------------------
 
 
-class Database:
+def fresh_database(backend: str, tmp: Path, pg_admin_url: str) -> common.Database:
     """A fresh database: a SQLite file in `tmp`, or a PostgreSQL database dropped on exit.
     The app migrates it (its lifespan does)."""
-
-    def __init__(self, backend: str, tmp: Path, pg_admin_url: str) -> None:
-        self.backend = backend
-        self.tmp = tmp
-        self.pg_admin_url = pg_admin_url
-        self.pg_name: str | None = None
-        self.url = ""
-
-    def __enter__(self) -> Database:
-        import psycopg
-        from sqlalchemy.engine import make_url
-
-        if self.backend == "sqlite":
-            self.url = f"sqlite+aiosqlite:///{self.tmp / 'feed-bench.db'}"
-        else:
-            self.pg_name = f"lt_bench_feed_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(self.pg_admin_url, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{self.pg_name}"')
-            self.url = (
-                make_url(self.pg_admin_url)
-                .set(drivername="postgresql+asyncpg", database=self.pg_name)
-                .render_as_string(hide_password=False)
-            )
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        import psycopg
-
-        if self.pg_name is not None:
-            with psycopg.connect(self.pg_admin_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+    return common.Database(
+        backend, tmp, pg_admin_url, pg_prefix="lt_bench_feed_", sqlite_file="feed-bench.db"
+    )
 
 
 def populate(url: str, data: Dataset) -> dict[str, Any]:
@@ -497,46 +434,14 @@ def populate(url: str, data: Dataset) -> dict[str, Any]:
 async def served(settings: Any) -> AsyncIterator[tuple[Any, Any]]:
     """The real app under uvicorn on 127.0.0.1 and an httpx client with the local token.
     Stopping the server runs the lifespan's shutdown (worker, monitor, context)."""
-    import httpx
-    import uvicorn
-
     from learningtool.main import create_app
 
     app = create_app(settings)
-    # IPPROTO_TCP explicitly, as bench/ingest.py explains: otherwise asyncio does not set
-    # TCP_NODELAY on accepted connections and two-part responses wait for a delayed ACK.
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
-    )
-    serving = asyncio.create_task(server.serve(sockets=[listener]), name="uvicorn")
-    try:
-        deadline = time.monotonic() + 120
-        while not server.started:
-            if serving.done():
-                serving.result()
-                raise RuntimeError("the server stopped during startup")
-            if time.monotonic() > deadline:
-                raise TimeoutError("the server did not start")
-            await asyncio.sleep(0.01)
-        token = (await asyncio.to_thread(settings.token_file.read_text)).strip()
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=httpx.Timeout(120.0),
-        ) as client:
-            yield app, client
-    finally:
-        server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(serving), 60)
-        except TimeoutError:
-            server.force_exit = True
-            await asyncio.wait_for(serving, 10)
-        listener.close()
+    async with (
+        common.serve_app(app, start_seconds=120, stop_seconds=60) as server,
+        common.local_client(settings, server.port) as client,
+    ):
+        yield app, client
 
 
 def app_settings(data_dir: Path, url: str | None, *, worker: bool) -> Any:
@@ -552,9 +457,7 @@ def app_settings(data_dir: Path, url: str | None, *, worker: bool) -> Any:
 
 
 def lag_in(app: Any, start: float, end: float) -> list[float]:
-    from bench.ingest import lag_window
-
-    return lag_window(app.state.lag_monitor, start, end)
+    return common.lag_window(app.state.lag_monitor, start, end)
 
 
 # -- timing -----------------------------------------------------------------------------------
@@ -901,18 +804,6 @@ async def bench_backend(
 # -- study material vs ingestion --------------------------------------------------------------
 
 
-async def _follow_job(client: Any, job_id: str) -> dict[str, Any]:
-    last: dict[str, Any] = {}
-    async with client.stream("GET", f"{API}/jobs/{job_id}/events") as response:
-        response.raise_for_status()
-        async for line in response.aiter_lines():
-            if line.startswith("data:"):
-                last = json.loads(line[5:])
-                if last.get("state") in TERMINAL:
-                    return last
-    raise RuntimeError(f"the event stream ended before the job finished: {last}")
-
-
 async def _study_job_id(app: Any, notebook: str, source_id: str) -> str:
     from sqlalchemy import select
 
@@ -963,12 +854,12 @@ async def bench_study(data_dir: Path, args: argparse.Namespace) -> dict[str, Any
             if response.status_code != 202:
                 raise RuntimeError(f"upload answered {response.status_code}: {response.text}")
             body = response.json()
-            ingest = await _follow_job(client, body["job"]["id"])
+            ingest = await common.follow_job(client, body["job"]["id"])
             client_ready = time.perf_counter()
             if ingest["state"] != "succeeded":
                 raise RuntimeError(f"ingestion ended {ingest['state']}: {ingest.get('error')}")
             study_id = await _study_job_id(app, notebook, body["source"]["id"])
-            study = await _follow_job(client, study_id)
+            study = await common.follow_job(client, study_id)
             client_done = time.perf_counter()
             if study["state"] != "succeeded":
                 raise RuntimeError(f"study ended {study['state']}: {study.get('error')}")
@@ -1102,7 +993,7 @@ async def run_all(args: argparse.Namespace, tmp: Path, data: Dataset) -> dict[st
         directory = tmp / backend
         directory.mkdir()
         try:
-            with Database(backend, directory, args.pg_admin_url) as database:
+            with fresh_database(backend, directory, args.pg_admin_url) as database:
                 began = time.perf_counter()
                 backends[backend] = await bench_backend(
                     backend, database.url, directory / "data", data, args
@@ -1154,12 +1045,11 @@ def main() -> None:
     from sqlalchemy import __version__ as sqlalchemy_version
 
     import learningtool
-    from bench.ingest import loop_factory
     from learningtool.logs import configure_logging
 
     configure_logging("WARNING", json=True)
     began = time.perf_counter()
-    load_before = os.getloadavg()
+    load_before = common.loadavg()
     pg_version = None
     if "postgresql" in args.backends:
         with contextlib.suppress(Exception), psycopg.connect(args.pg_admin_url) as admin:
@@ -1168,27 +1058,17 @@ def main() -> None:
     data = build_dataset(args.items, args.cards, args.sources, args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="lt-bench-feed-"))
     try:
-        with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
+        with asyncio.Runner(loop_factory=common.loop_factory(args.loop)) as runner:
             event_loop = type(runner.get_loop())
             outcome = runner.run(run_all(args, tmp, data))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    load_after = os.getloadavg()
+    load_after = common.loadavg()
 
     report = {
-        "bench": "feed",
-        "python": platform.python_version(),
-        "platform": platform.platform(),
+        **common.identity("feed"),
         "learningtool_imported_from": str(Path(learningtool.__file__).parent),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "cpus_usable": len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else os.cpu_count(),
-            "loadavg_1_5_15_before": [round(v, 2) for v in load_before],
-            "loadavg_1_5_15_after": [round(v, 2) for v in load_after],
-            "note": "other processes share this machine; compare load averages with cpu_count",
-        },
+        "machine": common.machine(load_before, load_after, with_usable=True),
         "versions": {
             "sqlite": sqlite3.sqlite_version,
             "postgresql_server": pg_version,
@@ -1213,8 +1093,7 @@ def main() -> None:
         "targets": targets(outcome["backends"], outcome["study"]),
         "bench_seconds": r(time.perf_counter() - began, 1),
     }
-    with contextlib.suppress(BrokenPipeError):
-        print(json.dumps(report, indent=2, default=str))
+    common.emit(report, default=str)
 
 
 if __name__ == "__main__":

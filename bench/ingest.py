@@ -48,16 +48,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import io
-import json
 import os
-import platform
 import pstats
 import random
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -76,9 +72,10 @@ if str(REPO_ROOT) not in sys.path:
 # script again (as `__mp_main__`), so the service stack is imported inside functions.
 from tests.ingestion.builders import pdf_bytes  # noqa: E402
 
+from bench import common  # noqa: E402
+from bench.common import API, FineLag, lag_window, log, ms_stats, r  # noqa: E402
+
 TARGETS = {"service_vs_bare_pypdf_ratio_min": 0.7, "loop_lag_ms_max": 20.0}
-TERMINAL = {"succeeded", "failed", "cancelled"}
-API = "/api/v1"
 
 _PROSE_WORDS = (
     "the of and to in is that for as with by on are from this which be an at or was it can "
@@ -96,10 +93,6 @@ _PROSE_WORDS = (
     "equation constant gradient concentration solution particle atom electron nucleus orbit"
 )
 VOCABULARY = tuple(_PROSE_WORDS.split())
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 # -- documents --------------------------------------------------------------------------------
@@ -135,29 +128,8 @@ def make_pdf(pages: int, words_per_page: int, variant: int) -> bytes:
 # -- statistics -------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def r(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(value, digits)
-
-
 def lag_summary(seconds: list[float]) -> dict[str, Any]:
-    ms = [value * 1000 for value in seconds]
-    return {
-        "samples": len(ms),
-        "max": r(max(ms, default=None), 2),
-        "p99": r(percentile(ms, 99), 2),
-        "p50": r(percentile(ms, 50), 2),
-    }
+    return ms_stats(seconds, ("samples", "max", "p99", "p50"), 2)
 
 
 def timed(work: Callable[..., object], *args: Any) -> float:
@@ -365,41 +337,6 @@ class Spans:
 # -- the service ------------------------------------------------------------------------------
 
 
-class FineLag:
-    """The same measurement as `LoopLagMonitor` at a shorter interval, keeping every sample
-    and nothing else (no metrics, no running max), so it adds as little load as it can."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.timed: list[tuple[float, float]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="bench-fine-lag")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            started = loop.time()
-            await asyncio.sleep(self.interval)
-            now = loop.time()
-            self.timed.append((now, max(0.0, now - started - self.interval)))
-
-
-def lag_window(monitor: Any, start: float, end: float) -> list[float]:
-    """Lags of samples that woke within [start, end] (loop time). `LoopLagMonitor.samples()`
-    drops the timestamps, so for the app's monitor this reads its timestamped deque."""
-    timed = monitor.timed if isinstance(monitor, FineLag) else getattr(monitor, "_samples", None)
-    if timed is None:
-        raise RuntimeError("LoopLagMonitor no longer keeps timestamped samples in _samples")
-    return [lag for at, lag in list(timed) if start <= at <= end]
-
-
 def _attribute(
     monitor: FineLag,
     start: float,
@@ -430,30 +367,6 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-async def _wait_started(server: Any, task: asyncio.Task[Any], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not server.started:
-        if task.done():
-            task.result()  # raises the startup error
-            raise RuntimeError("the server stopped during startup")
-        if time.monotonic() > deadline:
-            raise TimeoutError("the server did not start")
-        await asyncio.sleep(0.01)
-
-
-async def _follow_job(client: Any, job_id: str) -> dict[str, Any]:
-    """The job's terminal snapshot, from its server-sent event stream."""
-    last: dict[str, Any] = {}
-    async with client.stream("GET", f"{API}/jobs/{job_id}/events") as response:
-        response.raise_for_status()
-        async for line in response.aiter_lines():
-            if line.startswith("data:"):
-                last = json.loads(line[5:])
-                if last.get("state") in TERMINAL:
-                    return last
-    raise RuntimeError(f"the event stream ended before the job finished: {last}")
-
-
 async def _one_run(
     client: Any,
     notebook: str,
@@ -476,7 +389,7 @@ async def _one_run(
     if response.status_code != 202:
         raise RuntimeError(f"upload answered {response.status_code}: {response.text[:500]}")
     body = response.json()
-    job = await _follow_job(client, body["job"]["id"])
+    job = await common.follow_job(client, body["job"]["id"])
     done = time.perf_counter()
     wall_done, loop_end = time.time(), loop.time()
     if job["state"] != "succeeded":
@@ -528,9 +441,6 @@ async def _one_run(
 async def measure_service(
     pdfs: list[bytes], pages: int, args: argparse.Namespace, data_dir: Path
 ) -> dict[str, Any]:
-    import httpx
-    import uvicorn
-
     from learningtool.config import Settings
     from learningtool.main import create_app
 
@@ -543,82 +453,60 @@ async def measure_service(
     )
     app = create_app(settings)
     spans = None if args.no_spans else Spans()
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
-    # listener's proto says TCP; `socket.socket()` leaves it 0 and every response written in
-    # two parts then waits ~40 ms for the client's delayed ACK (Nagle). `uvicorn.run(host,
-    # port)`, which `learningtool serve` uses, creates its listener the right way.
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
     loop = asyncio.get_running_loop()
     fine = FineLag(args.fine_lag_interval)
     result: dict[str, Any] = {"event_loop": f"{type(loop).__module__}.{type(loop).__name__}"}
-    started = time.perf_counter()
-    serving = asyncio.create_task(server.serve(sockets=[listener]), name="uvicorn")
-    try:
-        await _wait_started(server, serving, 60)
-        result["startup_s"] = r(time.perf_counter() - started)
-        if spans is not None:
-            spans.install()
-        monitor = app.state.lag_monitor
-        monitors = {"app": monitor, "fine": fine}
-        fine.start()
-        token = (await asyncio.to_thread(settings.token_file.read_text)).strip()
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=httpx.Timeout(120.0),
-        ) as client:
-            created = await client.post(f"{API}/notebooks", json={"name": "Ingestion bench"})
-            created.raise_for_status()
-            notebook = created.json()["id"]
-
-            log(f"idle {args.idle_seconds:g} s")
-            idle_start = loop.time()
-            await asyncio.sleep(args.idle_seconds)
-            idle_end = loop.time()
-            idle = {name: lag_window(m, idle_start, idle_end) for name, m in monitors.items()}
-
-            runs = []
-            for index, data in enumerate(pdfs):
-                label = "cold" if index == 0 else f"warm-{index}"
-                log(f"service run {label}")
-                runs.append(await _one_run(client, notebook, data, label, pages, monitors, spans))
-
-            profile = None
-            if args.profile:
-                log("profiled run (excluded from the figures)")
-                profiler = cProfile.Profile()
-                extra = make_pdf(pages, args.words_per_page, len(pdfs))
-                profiler.enable()
-                try:
-                    profiled = await _one_run(
-                        client, notebook, extra, "profiled", pages, monitors, spans
-                    )
-                finally:
-                    profiler.disable()
-                profile = {"wall_s": profiled["wall_s"], **_profile_top(profiler, args.top)}
-        result.update(_service_summary(runs, idle, pages, monitor.interval, fine.interval))
-        if profile is not None:
-            result["profile_loop_thread"] = profile
-        if spans is not None:
-            result["spans_wrapped"] = spans.wrapped
-            if spans.skipped:
-                result["spans_not_found"] = spans.skipped
-    finally:
-        await fine.stop()
-        if spans is not None:
-            spans.uninstall()
-        server.should_exit = True
+    async with common.serve_app(app, start_seconds=60, stop_seconds=30) as served:
         try:
-            await asyncio.wait_for(asyncio.shield(serving), 30)
-        except TimeoutError:
-            server.force_exit = True
-            await asyncio.wait_for(serving, 10)
-        listener.close()
+            result["startup_s"] = r(time.perf_counter() - served.began)
+            if spans is not None:
+                spans.install()
+            monitor = app.state.lag_monitor
+            monitors = {"app": monitor, "fine": fine}
+            fine.start()
+            async with common.local_client(settings, served.port) as client:
+                created = await client.post(f"{API}/notebooks", json={"name": "Ingestion bench"})
+                created.raise_for_status()
+                notebook = created.json()["id"]
+
+                log(f"idle {args.idle_seconds:g} s")
+                idle_start = loop.time()
+                await asyncio.sleep(args.idle_seconds)
+                idle_end = loop.time()
+                idle = {name: lag_window(m, idle_start, idle_end) for name, m in monitors.items()}
+
+                runs = []
+                for index, data in enumerate(pdfs):
+                    label = "cold" if index == 0 else f"warm-{index}"
+                    log(f"service run {label}")
+                    runs.append(
+                        await _one_run(client, notebook, data, label, pages, monitors, spans)
+                    )
+
+                profile = None
+                if args.profile:
+                    log("profiled run (excluded from the figures)")
+                    profiler = cProfile.Profile()
+                    extra = make_pdf(pages, args.words_per_page, len(pdfs))
+                    profiler.enable()
+                    try:
+                        profiled = await _one_run(
+                            client, notebook, extra, "profiled", pages, monitors, spans
+                        )
+                    finally:
+                        profiler.disable()
+                    profile = {"wall_s": profiled["wall_s"], **_profile_top(profiler, args.top)}
+            result.update(_service_summary(runs, idle, pages, monitor.interval, fine.interval))
+            if profile is not None:
+                result["profile_loop_thread"] = profile
+            if spans is not None:
+                result["spans_wrapped"] = spans.wrapped
+                if spans.skipped:
+                    result["spans_not_found"] = spans.skipped
+        finally:
+            await fine.stop()
+            if spans is not None:
+                spans.uninstall()
     return result
 
 
@@ -699,12 +587,6 @@ def _short(filename: str) -> str:
 # -- main -------------------------------------------------------------------------------------
 
 
-def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    import uvicorn
-
-    return uvicorn.Config(app="unused:app", loop=name).get_loop_factory()
-
-
 def targets(plain: dict[str, Any], service: dict[str, Any]) -> dict[str, Any]:
     bare = plain["bare_pypdf"]["median_pages_per_s"]
     pipeline = plain["process_file"]["median_pages_per_s"]
@@ -713,7 +595,7 @@ def targets(plain: dict[str, Any], service: dict[str, Any]) -> dict[str, Any]:
     lag = service["loop_lag_ms"]["app"]["warm_runs"]
     fine = service["loop_lag_ms"]["fine"]["warm_runs"]
     cpus = os.cpu_count()
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
+    affinity = common.cpus_usable()
     return {
         "service_vs_bare_pypdf_ratio": {
             "value": r(ratio, 3),
@@ -764,7 +646,7 @@ def main() -> None:
     from learningtool.config import Settings
 
     began = time.perf_counter()
-    load_before = os.getloadavg()
+    load_before = common.loadavg()
     tmp = Path(tempfile.mkdtemp(prefix="lt-bench-ingest-"))
     try:
         log(f"generating {args.runs + 1} PDFs of {args.pages} pages")
@@ -779,19 +661,17 @@ def main() -> None:
         log("bare pypdf and process_file, before the service")
         plain.warm_up(args.pages)
         plain.measure()
-        with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
+        with asyncio.Runner(loop_factory=common.loop_factory(args.loop)) as runner:
             service = runner.run(measure_service(pdfs, args.pages, args, tmp / "data"))
         log("bare pypdf and process_file, after the service")
         plain.measure()
-        load_after = os.getloadavg()
+        load_after = common.loadavg()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     plain_summary = plain.summary(args.pages)
 
     report = {
-        "bench": "ingest",
-        "python": platform.python_version(),
-        "platform": platform.platform(),
+        **common.identity("ingest"),
         "runs": {
             "cold": 1,
             "warm": args.runs,
@@ -801,12 +681,7 @@ def main() -> None:
             "the warm documents once before and once after the service phase (2 x warm runs, "
             "interleaved per document); medians over both passes.",
         },
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "loadavg_1_5_15_before": [round(value, 2) for value in load_before],
-            "loadavg_1_5_15_after": [round(value, 2) for value in load_after],
-            "note": "other processes share this machine; compare load averages with cpu_count",
-        },
+        "machine": common.machine(load_before, load_after),
         "document": {
             "pages": args.pages,
             "bytes": len(pdfs[0]),
@@ -822,8 +697,7 @@ def main() -> None:
         "targets": targets(plain_summary, service),
         "bench_seconds": r(time.perf_counter() - began, 1),
     }
-    with contextlib.suppress(BrokenPipeError):
-        print(json.dumps(report, indent=2))
+    common.emit(report)
 
 
 if __name__ == "__main__":

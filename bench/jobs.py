@@ -43,10 +43,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # `bench.handlers` must import in spawned children
 
-import psycopg  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench import common  # noqa: E402
+from bench.common import PG_ADMIN_URL_DEFAULT, cpu_jiffies, cpus_usable, log, ms_stats  # noqa: E402
 from learningtool import migrate  # noqa: E402
 from learningtool.config import Settings  # noqa: E402
 from learningtool.context import create_context  # noqa: E402
@@ -55,7 +56,6 @@ from learningtool.logs import configure_logging  # noqa: E402
 
 HANDLER_MODULE = "bench.handlers"
 KIND = "bench.noop"
-PG_ADMIN_URL_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 LAG_INTERVAL = 0.05
 POLL_SECONDS = 0.05
 TARGETS = {
@@ -65,42 +65,8 @@ TARGETS = {
 }
 
 
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def summary_ms(seconds: list[float]) -> dict[str, Any]:
-    def ms(value: float | None) -> float | None:
-        return None if value is None else round(value * 1000, 3)
-
-    return {
-        "count": len(seconds),
-        "p50": ms(percentile(seconds, 50)),
-        "p95": ms(percentile(seconds, 95)),
-        "p99": ms(percentile(seconds, 99)),
-        "max": ms(max(seconds, default=None)),
-    }
-
-
-def cpu_times() -> tuple[float, float, float] | None:
-    """Machine-wide (busy, total, steal) jiffies from /proc/stat (Linux), else None."""
-    try:
-        fields = [float(value) for value in Path("/proc/stat").read_text().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields), fields[7]
+    return ms_stats(seconds, ("count", "p50", "p95", "p99", "max"))
 
 
 def bench_settings(data_dir: str, url: str, concurrency: int) -> Settings:
@@ -343,7 +309,7 @@ async def _run_workers(
         for _ in processes:
             await receive(120)
         load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        cpu_before = cpu_times()
+        cpu_before = cpu_jiffies()
         started = time.monotonic()
         go.set()
         deadline = started + 600
@@ -355,7 +321,7 @@ async def _run_workers(
                 raise RuntimeError("a worker process exited early")
             await asyncio.sleep(POLL_SECONDS)
         wall_s = time.monotonic() - started
-        cpu_after = cpu_times()
+        cpu_after = cpu_jiffies()
         drained.set()
         for _ in processes:
             _kind, index, report = await receive(idle_seconds + 60)
@@ -419,41 +385,27 @@ async def _run_workers(
     }
 
 
-class Database(contextlib.AbstractContextManager["Database"]):
+class Database(common.Database):
     """A fresh, migrated database for one run: a SQLite file, or a PostgreSQL database that
     is dropped on exit."""
 
     def __init__(self, backend: str, tmp: Path, pg_admin_url: str) -> None:
-        self.backend = backend
-        self.tmp = tmp
-        self.pg_admin_url = pg_admin_url
-        self.pg_name: str | None = None
-        self.url = ""
+        super().__init__(
+            backend,
+            tmp,
+            pg_admin_url,
+            pg_prefix="lt_bench_",
+            sqlite_file=f"bench-{uuid.uuid4().hex[:10]}.db",
+        )
 
     def __enter__(self) -> Database:
-        suffix = uuid.uuid4().hex[:10]
-        if self.backend == "sqlite":
-            self.url = f"sqlite+aiosqlite:///{self.tmp / f'bench-{suffix}.db'}"
-        else:
-            self.pg_name = f"lt_bench_{suffix}"
-            with psycopg.connect(self.pg_admin_url, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{self.pg_name}"')
-            self.url = (
-                make_url(self.pg_admin_url)
-                .set(drivername="postgresql+asyncpg", database=self.pg_name)
-                .render_as_string(hide_password=False)
-            )
+        super().__enter__()
         try:
             migrate.upgrade(self.url)
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.pg_name is not None:
-            with psycopg.connect(self.pg_admin_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
 
 
 def sqlite_journal_mode(url: str) -> str | None:
@@ -621,9 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench": "jobs",
         "machine": {
             "cpu_count": os.cpu_count(),
-            "cpus_usable": len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else os.cpu_count(),
+            "cpus_usable": cpus_usable(),
             "python": platform.python_version(),
             "platform": platform.platform(),
         },

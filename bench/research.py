@@ -41,7 +41,7 @@ at the end), in this process, on one event loop (`--loop auto`: uvloop when inst
    of each path comes first (the first query starts the embedder's pool process and loads
    the vector matrix) and is reported apart.
 4. Loop lag. During parts 2-3 an app `LoopLagMonitor(settings.loop_lag_interval_seconds)`
-   (50 ms, what the app's lifespan starts) and a 5 ms one (`bench.ingest.FineLag`) run; a
+   (50 ms, what the app's lifespan starts) and a 5 ms one (`bench.common.FineLag`) run; a
    run's samples are those that were due during it (wake-up minus lag: a stall at the end
    of one run is that run's, even if its sample wakes in the next). The target uses the
    app monitor over the service runs. To locate the lag, async calls are wrapped and timed
@@ -77,12 +77,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import itertools
-import json
-import os
-import platform
 import random
 import shutil
 import statistics
@@ -107,9 +103,10 @@ if str(REPO_ROOT) not in sys.path:
 
 # Light imports only at module level: the process pools' spawned children import this
 # script again (as `__mp_main__`), so the service stack is imported inside functions.
+from bench import common  # noqa: E402
+from bench.common import PG_ADMIN_URL_DEFAULT, FineLag, lag_summary, log, r  # noqa: E402
 
 TARGETS = {"loop_lag_ms_max": 20.0, "resume_repeated_steps_max": 1}
-PG_ADMIN_URL_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 DOC_ROOTS = (
     Path("/usr/share/doc/python3-doc/html/_sources"),
     Path("/usr/share/doc/python3/html/_sources"),
@@ -131,36 +128,7 @@ INGEST_KINDS = ["source.ingest"]
 SAVER_METHODS = ("aput", "aput_writes", "aget_tuple")
 
 
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 # -- statistics -------------------------------------------------------------------------------
-
-
-def r(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def lag_summary(seconds: list[float]) -> dict[str, Any]:
-    ms = [value * 1000 for value in seconds]
-    return {
-        "samples": len(ms),
-        "p50": r(percentile(ms, 50), 2),
-        "p99": r(percentile(ms, 99), 2),
-        "max": r(max(ms, default=None), 2),
-    }
 
 
 def short_path(filename: str) -> str:
@@ -221,40 +189,12 @@ def documents(limit: int, max_chars: int) -> tuple[list[tuple[str, str]], str]:
 # -- databases --------------------------------------------------------------------------------
 
 
-class Database:
+def fresh_database(backend: str, tmp: Path, pg_admin_url: str) -> common.Database:
     """A fresh database: a SQLite file in `tmp`, or a PostgreSQL database dropped on exit.
     `open_context` migrates it."""
-
-    def __init__(self, backend: str, tmp: Path, pg_admin_url: str) -> None:
-        self.backend = backend
-        self.tmp = tmp
-        self.pg_admin_url = pg_admin_url
-        self.pg_name: str | None = None
-        self.url = ""
-
-    def __enter__(self) -> Database:
-        import psycopg
-        from sqlalchemy.engine import make_url
-
-        if self.backend == "sqlite":
-            self.url = f"sqlite+aiosqlite:///{self.tmp / 'research-bench.db'}"
-            return self
-        self.pg_name = f"lt_bench_research_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(self.pg_admin_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{self.pg_name}"')
-        self.url = (
-            make_url(self.pg_admin_url)
-            .set(drivername="postgresql+asyncpg", database=self.pg_name)
-            .render_as_string(hide_password=False)
-        )
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        import psycopg
-
-        if self.pg_name is not None:
-            with psycopg.connect(self.pg_admin_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+    return common.Database(
+        backend, tmp, pg_admin_url, pg_prefix="lt_bench_research_", sqlite_file="research-bench.db"
+    )
 
 
 # -- instrumentation --------------------------------------------------------------------------
@@ -1060,7 +1000,6 @@ async def resume_case(bench: Bench, question: str, effort: str, step: str) -> di
 
 
 async def bench_backend(bench: Bench, backend: str, texts: list[tuple[str, str]]) -> dict[str, Any]:
-    from bench.ingest import FineLag
     from learningtool.metrics import LoopLagMonitor
 
     args = bench.args
@@ -1203,7 +1142,7 @@ async def run_all(args: argparse.Namespace, tmp: Path, texts: list[tuple[str, st
         directory = tmp / backend
         directory.mkdir()
         try:
-            with Database(backend, directory, args.pg_admin_url) as database:
+            with fresh_database(backend, directory, args.pg_admin_url) as database:
                 began = time.perf_counter()
                 bench = Bench(args, directory / "data", database.url, memo)
                 backends[backend] = await bench_backend(bench, backend, texts)
@@ -1253,30 +1192,22 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
 
-    from bench.ingest import loop_factory
     from learningtool.logs import configure_logging
 
     configure_logging("WARNING", json=True)  # structlog's default prints to stdout
     began = time.perf_counter()
-    load_before = os.getloadavg()
+    load_before = common.loadavg()
     texts, origin = documents(args.documents, args.max_doc_chars)
     tmp = Path(tempfile.mkdtemp(prefix="lt-bench-research-"))
     try:
-        with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
+        with asyncio.Runner(loop_factory=common.loop_factory(args.loop)) as runner:
             event_loop = type(runner.get_loop())
             backends, errors = runner.run(run_all(args, tmp, texts))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report = {
-        "bench": "research",
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "loadavg_1_5_15_before": [round(v, 2) for v in load_before],
-            "loadavg_1_5_15_after": [round(v, 2) for v in os.getloadavg()],
-            "note": "other processes share this machine; compare load averages with cpu_count",
-        },
+        **common.identity("research"),
+        "machine": common.machine(load_before, common.loadavg()),
         "setup": {
             "event_loop": f"{event_loop.__module__}.{event_loop.__name__}",
             "engine": "offline (no LLM), notebook search only (use_web false)",
@@ -1297,8 +1228,7 @@ def main() -> None:
         "targets": targets(backends),
         "bench_seconds": r(time.perf_counter() - began, 1),
     }
-    with contextlib.suppress(BrokenPipeError):
-        print(json.dumps(report, indent=2, default=str))
+    common.emit(report, default=str)
 
 
 if __name__ == "__main__":

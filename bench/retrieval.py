@@ -65,9 +65,7 @@ import asyncio
 import contextlib
 import hashlib
 import itertools
-import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -84,6 +82,7 @@ if str(REPO_ROOT) not in sys.path:
 
 # Light imports only at module level: the pool and graph processes (spawn) import this
 # script again as `__mp_main__`; the service stack is imported inside functions.
+from bench.common import emit, identity, loadavg, log, machine, ms_stats, r  # noqa: E402
 
 DOC_ROOT = Path("/usr/share/doc/python3/html")
 LATENCY_DIRS = ("library", "reference", "howto")
@@ -127,34 +126,8 @@ LIBRARY_QUESTIONS = (
 )
 
 
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def r(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def ms_summary(seconds: list[float]) -> dict[str, Any]:
-    ms = [value * 1000 for value in seconds]
-    return {
-        "n": len(ms),
-        "p50_ms": r(percentile(ms, 50), 2),
-        "p95_ms": r(percentile(ms, 95), 2),
-        "max_ms": r(max(ms, default=None), 2),
-        "mean_ms": r(statistics.fmean(ms) if ms else None, 2),
-    }
+    return ms_stats(seconds, ("n", "p50_ms", "p95_ms", "max_ms", "mean_ms"), 2)
 
 
 @contextlib.contextmanager
@@ -1141,7 +1114,7 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
             }
     out["cpu_count"] = cpus
     out["cpus_usable"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
-    out["loadavg_1_5_15"] = [round(v, 2) for v in os.getloadavg()]
+    out["loadavg_1_5_15"] = loadavg()
     return out
 
 
@@ -1177,7 +1150,7 @@ def main() -> None:
 
     configure_logging("WARNING", json=True)  # stderr: stdout carries the JSON only
     started = time.perf_counter()
-    load_before = os.getloadavg()
+    load_before = loadavg()
     tmp = Path(tempfile.mkdtemp(prefix="lt-bench-retrieval-"))
     try:
         result = asyncio.run(run(args, tmp / "data"))
@@ -1185,23 +1158,19 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     report = result["report"]
     document = {
-        "bench": "retrieval",
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "loadavg_1_5_15_before": [round(v, 2) for v in load_before],
-            "loadavg_1_5_15_after": [round(v, 2) for v in os.getloadavg()],
-            "note": "other processes may share this machine; compare load with cpu_count",
-        },
+        **identity("retrieval"),
+        "machine": machine(
+            load_before,
+            loadavg(),
+            note="other processes may share this machine; compare load with cpu_count",
+        ),
         "options": vars(args),
         **report,
         "targets": targets(report),
         "phases_s": {name: r(value, 1) for name, value in result["phases"].items()},
         "bench_seconds": r(time.perf_counter() - started, 1),
     }
-    with contextlib.suppress(BrokenPipeError):
-        print(json.dumps(document, indent=2))
+    emit(document)
 
 
 if __name__ == "__main__":
