@@ -128,10 +128,11 @@ async def _process_with_progress(context: AppContext, queued: list[local.Queued]
                     progress.console.print(f"[red]{q.path}: {q.error}")
             jobs = [q.job_id for q in sources if q.job_id]
             while True:
-                states = await local.states(context, list(bars))
+                done = await local.jobs_done(context, jobs)  # before the states: then they
+                states = await local.states(context, list(bars))  # are final when it is
                 for source_id, (status, fraction, error) in states.items():
                     progress.update(bars[source_id], completed=fraction, state=error or status)
-                if await local.jobs_done(context, jobs):
+                if done:
                     break
                 await asyncio.sleep(0.2)
             failed += sum(1 for status, _, _ in states.values() if status == "failed")
