@@ -33,7 +33,6 @@ log = structlog.get_logger(__name__)
 HISTORY_TURNS = 6
 PASSAGES = 6
 RESEARCH_WAIT_SECONDS = 1800.0  # a chat waits this long for its research run
-RESEARCH_POLL_SECONDS = 1.0  # when the run goes on in another process
 
 
 async def create_session(
@@ -229,34 +228,24 @@ async def _research(
         notebook = await session.get(Notebook, notebook_id)
         assert notebook is not None
         run, _ = await research_service.start(session, notebook, question)
-        run_id, job_id = run.id, run.job_id
+        run_id = run.id
     stream.emit("research", {"run_id": run_id, "step": "queued"})
     try:
         async with asyncio.timeout(RESEARCH_WAIT_SECONDS):
-            found = await _follow_run(app, run_id, job_id or "", stream)
+            async for _, event in research_service.follow(app, run_id):
+                stream.emit("research", {"run_id": run_id, **event})
     except TimeoutError:  # no worker took it in time: answer without it, it goes on
         return {"run_id": run_id, "status": "timeout", "error": "the research took too long"}, []
+    async with app.sessions() as session:
+        found = await session.get(ResearchRun, run_id)
+    if found is None:
+        return {"run_id": run_id, "status": "deleted", "error": None}, []
     summary = {"run_id": run_id, "status": found.status, "error": found.error}
     if found.status != research_service.DONE:
         return summary, []
     cited = [c["chunk_id"] for c in found.citations if c.get("kind") == "passage"]
     async with app.sessions() as session:
         return summary, await search.passages_by_id(session, notebook_id, cited)
-
-
-async def _follow_run(app: AppContext, run_id: str, job_id: str, stream: Stream) -> ResearchRun:
-    """Relay the run's progress events until it finishes; the finished run."""
-    sent = 0
-    while True:
-        async with app.sessions() as session:
-            found = await session.get(ResearchRun, run_id)
-        assert found is not None
-        for event in found.events[sent:]:
-            stream.emit("research", {"run_id": run_id, **event})
-        sent = len(found.events)
-        if found.status in research_service.FINISHED:
-            return found
-        await app.signals.wait_for_job(job_id, RESEARCH_POLL_SECONDS)
 
 
 async def _turns(session: AsyncSession, chat_id: str, reply_id: str) -> list[tuple[str, str]]:

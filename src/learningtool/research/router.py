@@ -3,12 +3,11 @@ progress as server-sent events, cancel, retry."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Query, status
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -19,7 +18,6 @@ from learningtool.research import service
 from learningtool.research.schemas import ResearchCreate, RunRead, RunStarted
 
 router = APIRouter(prefix="/notebooks/{notebook_id}/research", tags=["research"])
-EVENT_POLL_SECONDS = 1.0  # the fallback when the run goes on in another process
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
@@ -66,7 +64,6 @@ async def retry_run(run_id: str, notebook: NotebookDep, session: SessionDep) -> 
 @router.get("/{run_id}/events", response_class=EventSourceResponse)
 async def run_events(
     run_id: str,
-    request: Request,
     notebook: NotebookDep,
     session: SessionDep,
     app: AppDep,
@@ -79,24 +76,12 @@ async def run_events(
     seen = int(last_event_id) + 1 if last_event_id and last_event_id.isdigit() else 0
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
-        sent = seen
-        while True:
-            async with app.sessions() as reader:
-                current = await service.get_run(reader, notebook, run_id)
-            for index, event in enumerate(current.events[sent:], start=sent):
-                yield ServerSentEvent(event="progress", data=json.dumps(event), id=str(index))
-            sent = max(sent, len(current.events))
-            if current.status in service.FINISHED:
-                final = RunRead.model_validate(current).model_dump_json(
-                    exclude={"report", "events"}
-                )
-                yield ServerSentEvent(event="done", data=final)
-                return
-            if await request.is_disconnected():
-                return
-            if current.job_id:
-                await app.signals.wait_for_job(current.job_id, EVENT_POLL_SECONDS)
-            else:
-                await asyncio.sleep(EVENT_POLL_SECONDS)
+        async for index, event in service.follow(app, run_id, seen):
+            yield ServerSentEvent(event="progress", data=json.dumps(event), id=str(index))
+        async with app.sessions() as reader:
+            final = RunRead.model_validate(await service.get_run(reader, notebook, run_id))
+        yield ServerSentEvent(
+            event="done", data=final.model_dump_json(exclude={"report", "events"})
+        )
 
     return EventSourceResponse(stream(), ping=15)

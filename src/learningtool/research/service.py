@@ -11,8 +11,8 @@ into cards like any other source.
 
 from __future__ import annotations
 
-import hashlib
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import select, update
@@ -27,6 +27,7 @@ from learningtool.models import Job, Notebook, ResearchRun, Source, Topic, utcno
 from learningtool.research.agent.offline import HOW_HEADING, NO_MODEL_NOTE
 from learningtool.research.agent.report import SOURCES_TITLE
 from learningtool.research.agent.state import EFFORTS
+from learningtool.source import service as source_service
 
 RESEARCH_JOB = "research.run"
 QUEUED, RESEARCHING, DONE, FAILED, CANCELLED = (
@@ -39,6 +40,7 @@ QUEUED, RESEARCHING, DONE, FAILED, CANCELLED = (
 FINISHED = frozenset({DONE, FAILED, CANCELLED})
 REPORT_TAG = "research"
 MAX_QUESTION_CHARS = 2000
+EVENT_POLL_SECONDS = 1.0  # when the run goes on in another process
 
 
 def _check(question: str, effort: str) -> str:
@@ -111,6 +113,25 @@ async def list_runs(
         .limit(limit)
     )
     return list(rows)
+
+
+async def follow(
+    app: AppContext, run_id: str, start: int = 0
+) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    """The run's progress events from number `start` on, as they are stored (by a worker in
+    any process), until the run is finished or gone; the caller reads its final state."""
+    sent = start
+    while True:
+        async with app.sessions() as session:
+            run = await session.get(ResearchRun, run_id, populate_existing=True)
+        if run is None:
+            return
+        for index, event in enumerate(run.events[sent:], start=sent):
+            yield index, event
+        sent = max(sent, len(run.events))
+        if run.status in FINISHED:
+            return
+        await app.signals.wait_for_job(run.job_id or "", EVENT_POLL_SECONDS)
 
 
 async def job_of(session: AsyncSession, run: ResearchRun) -> Job | None:
@@ -191,38 +212,22 @@ def findings(report: str) -> str:
 
 
 async def _report_source(session: AsyncSession, app: AppContext, run: ResearchRun) -> Source | None:
-    """The report as a `research` source; the same report text twice is added once."""
+    """The report's findings as a `research` source with its ingestion job; the same
+    findings twice are added once."""
     report = findings(run.report or "")
-    if not report.strip():
+    notebook = await session.get(Notebook, run.notebook_id)
+    if not report.strip() or notebook is None:
         return None
-    data = report.encode("utf-8")
-    digest = hashlib.sha256(data).hexdigest()
-    existing = await session.scalar(
-        select(Source).where(Source.notebook_id == run.notebook_id, Source.content_hash == digest)
-    )
-    if existing is not None:
-        return existing
-    staged = await app.blobs.stage_bytes(run.notebook_id, data)
-    key = await app.blobs.commit(run.notebook_id, staged)
-    source = Source(
-        notebook_id=run.notebook_id,
-        kind="research",
+    added = await source_service.add_text(
+        session,
+        app,
+        notebook,
+        text=report,
         title=f"Research: {run.question}"[:500],
-        media_type="markdown",
-        content_hash=digest,
-        blob_key=key,
         tags=[REPORT_TAG],
+        kind="research",
+        media_type="markdown",
         research_run_id=run.id,
         meta={"research_run_id": run.id, "topic_id": run.topic_id, "citations": run.citations},
     )
-    session.add(source)
-    await session.flush()
-    job = await queue.enqueue(
-        session,
-        "source.ingest",
-        {"source_id": source.id},
-        user_id=run.user_id,
-        notebook_id=run.notebook_id,
-    )
-    source.job_id = job.id
-    return source
+    return added.source

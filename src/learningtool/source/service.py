@@ -66,7 +66,12 @@ async def add_text(
     text: str,
     title: str,
     tags: list[str],
+    kind: str = "text",
+    media_type: str = "text",
+    **provenance: Any,
 ) -> Added:
+    """Pasted text, or text the service wrote itself (a research report: `kind="research"`
+    with its provenance, e.g. `research_run_id` and `meta`)."""
     if len(text) > app.settings.max_text_chars:
         raise InvalidInput(f"the text is longer than {app.settings.max_text_chars} characters")
     if not text.strip():
@@ -78,10 +83,11 @@ async def add_text(
         app,
         notebook,
         staged,
-        kind="text",
-        media_type="text",
+        kind=kind,
+        media_type=media_type,
         title=title or first_line,
         tags=tags,
+        **provenance,
     )
 
 
