@@ -21,16 +21,8 @@ and, for the latency notebooks, the library/reference/howto pages).
    (all three). A passage is a hit when it contains an evidence string (whitespace
    normalised, `bench/retrieval_data.is_hit`). recall@5 = share of questions with a hit in
    the top 5; MRR@10 = mean of 1/rank of the first hit in the top 10 (0 if none).
-2. Fusion experiment. The per-method rankings of every question are taken once per
-   candidate count from the service's own `search._rankings` (with `search.CANDIDATES`
-   patched), and fused for every point of a grid over `WEIGHTS` (vector fixed at 1: only
-   ratios matter to a rank fusion), `RRF_K` and `CANDIDATES` by a replica of the service's
-   fusion arithmetic. The replica is checked against the real `search()` with the module's
-   `WEIGHTS`, `RRF_K` and `CANDIDATES` monkeypatched, for the current and the recommended
-   settings (identical top-10 lists for every question, reported). Objective: recall@5, then
-   MRR@10, then fewer candidates (cheaper). Against overfitting: a 2-fold split (questions
-   alternated within each page), each half tuning the settings tested on the other half,
-   plus the neighbourhood of the recommended point (how flat the optimum is).
+2. The fusion itself is chosen on the dev questions of `bench/quality.py` (its `tune`
+   part), on documents other than this tutorial; this bench only reports it.
 3. Latency. `search()` in modes hybrid and fast, interleaved per query, one session per
    query as a request has, after a warm-up; ~100 questions (the 73 of the evaluation set
    and learner questions on the library reference). Notebooks:
@@ -63,16 +55,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
-import itertools
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,19 +119,6 @@ LIBRARY_QUESTIONS = (
 
 def ms_summary(seconds: list[float]) -> dict[str, Any]:
     return ms_stats(seconds, ("n", "p50_ms", "p95_ms", "max_ms", "mean_ms"), 2)
-
-
-@contextlib.contextmanager
-def patched(module: Any, **values: Any) -> Iterator[None]:
-    """Set module globals for the duration of the block."""
-    saved = {name: getattr(module, name) for name in values}
-    for name, value in values.items():
-        setattr(module, name, value)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(module, name, value)
 
 
 # -- documents ---------------------------------------------------------------------------------
@@ -319,21 +297,6 @@ class Bench:
 # -- quality -----------------------------------------------------------------------------------
 
 
-def split_folds(questions: list[Any]) -> tuple[list[int], list[int]]:
-    """Indexes of two halves: questions alternated within each page (stratified)."""
-    by_doc: dict[str, list[int]] = defaultdict(list)
-    for index, question in enumerate(questions):
-        by_doc[question.doc].append(index)
-    a: list[int] = []
-    b: list[int] = []
-    flip = 0
-    for doc in sorted(by_doc):
-        for index in by_doc[doc]:
-            (a if flip % 2 == 0 else b).append(index)
-            flip += 1
-    return sorted(a), sorted(b)
-
-
 def score(
     ordered: list[list[str]], hits: list[set[str]], subset: list[int] | None = None
 ) -> dict[str, float]:
@@ -349,18 +312,6 @@ def score(
                 break
     n = max(1, len(indexes))
     return {"recall_at_5": found5 / n, "mrr_at_10": reciprocal / n}
-
-
-def fuse(
-    rankings: dict[str, list[str]], methods: tuple[str, ...], weights: dict[str, float], k: int
-) -> list[str]:
-    """The service's fusion (`search.search`), as arithmetic: sum of weight / (K + rank),
-    ordered by (-score, chunk id); the top 10."""
-    fused: dict[str, float] = defaultdict(float)
-    for method in methods:
-        for rank, chunk_id in enumerate(rankings.get(method, ()), start=1):
-            fused[chunk_id] += weights[method] / (k + rank)
-    return sorted(fused, key=lambda chunk_id: (-fused[chunk_id], chunk_id))[:10]
 
 
 async def quality(bench: Bench) -> dict[str, Any]:
@@ -388,11 +339,7 @@ async def quality(bench: Bench) -> dict[str, Any]:
 
     from learningtool.knowledge import search as search_module
 
-    current = {
-        "WEIGHTS": dict(search_module.WEIGHTS),
-        "RRF_K": search_module.RRF_K,
-        "CANDIDATES": search_module.CANDIDATES,
-    }
+    current = dataclasses.asdict(search_module.FUSION)
     log("quality: 73 questions x 5 modes through search()")
     service_lists: dict[str, list[list[str]]] = {}
     methods: dict[str, Any] = {}
@@ -440,219 +387,6 @@ async def quality(bench: Bench) -> dict[str, Any]:
         "current": current,
     }
     return {"report": result, "state": state}
-
-
-async def tune(bench: Bench, state: dict[str, Any]) -> dict[str, Any]:
-    from learningtool.knowledge import search as search_module
-
-    args = bench.args
-    retriever = bench.context.retriever
-    notebook_id = state["notebook_id"]
-    questions = state["questions"]
-    hits = state["hits"]
-    current = state["current"]
-    if args.quick:
-        lex_grid = (0.0, 0.3, 0.6, 1.0)
-        graph_grid = (0.0, 0.2, 0.4, 0.8)
-        k_grid = (10, 30, 60)
-        cand_grid = (20, 50)
-    else:
-        lex_grid = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5)
-        graph_grid = (0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5)
-        k_grid = (5, 10, 20, 30, 60, 100)
-        cand_grid = (10, 20, 30, 50, 100)
-    cand_grid = tuple(sorted(set(cand_grid) | {current["CANDIDATES"]}))
-
-    log(f"tuning: rankings per method for CANDIDATES in {cand_grid}")
-    rankings: dict[int, list[dict[str, list[str]]]] = {}
-    for candidates in cand_grid:
-        per_question = []
-        with patched(search_module, CANDIDATES=candidates):
-            for question in questions:
-                async with bench.context.sessions() as session:
-                    ranked = await search_module._rankings(
-                        session, retriever, notebook_id, question.question, list(SINGLE)
-                    )
-                per_question.append(ranked)
-        rankings[candidates] = per_question
-
-    def lists(weights: dict[str, float], k: int, cand: int, mode: str) -> list[list[str]]:
-        methods = search_module.METHODS[mode]
-        return [fuse(ranked, methods, weights, k) for ranked in rankings[cand]]
-
-    # The replica of the fusion must give what the service gave with the current settings.
-    replica_current = lists(current["WEIGHTS"], current["RRF_K"], current["CANDIDATES"], "hybrid")
-    replica_ok = replica_current == state["service_lists"]["hybrid"]
-
-    log("tuning: grid")
-    folds = split_folds(questions)
-    grid: list[dict[str, Any]] = []
-    for lex, graph, k, cand in itertools.product(lex_grid, graph_grid, k_grid, cand_grid):
-        weights = {"vector": 1.0, "lexical": lex, "graph": graph}
-        ordered = lists(weights, k, cand, "hybrid")
-        grid.append(
-            {
-                "WEIGHTS": weights,
-                "RRF_K": k,
-                "CANDIDATES": cand,
-                "all": score(ordered, hits),
-                "fold_a": score(ordered, hits, folds[0]),
-                "fold_b": score(ordered, hits, folds[1]),
-            }
-        )
-
-    def key(point: dict[str, Any], part: str) -> tuple[float, float, int, int]:
-        figures = point[part]
-        return (
-            round(figures["recall_at_5"], 6),
-            round(figures["mrr_at_10"], 6),
-            -point["CANDIDATES"],
-            point["RRF_K"] == 60,
-        )
-
-    best = max(grid, key=lambda p: key(p, "all"))
-    ties = [
-        p
-        for p in grid
-        if round(p["all"]["recall_at_5"], 6) == round(best["all"]["recall_at_5"], 6)
-        and round(p["all"]["mrr_at_10"], 6) == round(best["all"]["mrr_at_10"], 6)
-    ]
-    current_point = next(
-        (
-            p
-            for p in grid
-            if p["WEIGHTS"] == current["WEIGHTS"]
-            and p["RRF_K"] == current["RRF_K"]
-            and p["CANDIDATES"] == current["CANDIDATES"]
-        ),
-        None,
-    )
-
-    def single_on(indexes: list[int]) -> dict[str, Any]:
-        return {
-            m: {
-                key_: r(value)
-                for key_, value in score(state["service_lists"][m], hits, indexes).items()
-            }
-            for m in SINGLE
-        }
-
-    two_fold = []
-    for name, train, test, train_part, test_part in (
-        ("tune_on_a_test_on_b", folds[0], folds[1], "fold_a", "fold_b"),
-        ("tune_on_b_test_on_a", folds[1], folds[0], "fold_b", "fold_a"),
-    ):
-        chosen = max(grid, key=lambda p, part=train_part: key(p, part))
-        two_fold.append(
-            {
-                "fold": name,
-                "train_questions": len(train),
-                "test_questions": len(test),
-                "chosen": _settings(chosen),
-                "train": _rounded(chosen[train_part]),
-                "test": _rounded(chosen[test_part]),
-                "current_settings_on_test": _rounded(
-                    score(state["service_lists"]["hybrid"], hits, test)
-                ),
-                "recommended_on_test": _rounded(best[test_part]),
-                "single_methods_on_test": single_on(test),
-            }
-        )
-    held_out = {
-        "recall_at_5": r(statistics.fmean(f["test"]["recall_at_5"] for f in two_fold)),
-        "mrr_at_10": r(statistics.fmean(f["test"]["mrr_at_10"] for f in two_fold)),
-        "note": "mean over the two folds of the test-half figures of the settings tuned on "
-        "the other half: the estimate of tuned fusion on unseen questions",
-    }
-
-    # How flat is the optimum: the recommended point's neighbours on the weight grid.
-    def neighbours(point: dict[str, Any]) -> list[dict[str, Any]]:
-        li = lex_grid.index(point["WEIGHTS"]["lexical"])
-        gi = graph_grid.index(point["WEIGHTS"]["graph"])
-        out = []
-        for p in grid:
-            if p["RRF_K"] != point["RRF_K"] or p["CANDIDATES"] != point["CANDIDATES"]:
-                continue
-            pl = lex_grid.index(p["WEIGHTS"]["lexical"])
-            pg = graph_grid.index(p["WEIGHTS"]["graph"])
-            if max(abs(pl - li), abs(pg - gi)) == 1:
-                out.append(p)
-        return out
-
-    near = neighbours(best)
-
-    # Check the recommendation through the real search(), settings monkeypatched.
-    log("tuning: checking the recommended settings through search()")
-    recommended_modes: dict[str, Any] = {}
-    replica_best_ok = True
-    with patched(
-        search_module,
-        WEIGHTS=best["WEIGHTS"],
-        RRF_K=best["RRF_K"],
-        CANDIDATES=best["CANDIDATES"],
-    ):
-        for mode in ("hybrid", "fast"):
-            ordered = []
-            for question in questions:
-                passages = await bench.search(retriever, notebook_id, question.question, mode)
-                ordered.append([p.chunk_id for p in passages])
-            recommended_modes[mode] = _rounded(score(ordered, hits))
-            replica = lists(best["WEIGHTS"], best["RRF_K"], best["CANDIDATES"], mode)
-            replica_best_ok = replica_best_ok and replica == ordered
-    # The single methods at the recommended candidate count (graph ranking depends on it).
-    single_at_best = {
-        m: _rounded(score(lists({m: 1.0}, best["RRF_K"], best["CANDIDATES"], m), hits))
-        for m in SINGLE
-    }
-    best_single = max(v["recall_at_5"] for v in single_at_best.values())
-    return {
-        "grid": {
-            "lexical_weights": list(lex_grid),
-            "graph_weights": list(graph_grid),
-            "vector_weight": 1.0,
-            "rrf_k": list(k_grid),
-            "candidates": list(cand_grid),
-            "points": len(grid),
-            "objective": "recall@5, then MRR@10, then fewer candidates",
-        },
-        "replica_equals_service": {
-            "current_settings_hybrid": replica_ok,
-            "recommended_settings_hybrid_and_fast": replica_best_ok,
-        },
-        "current": _rounded(current_point["all"]) if current_point else None,
-        "best": {
-            **_settings(best),
-            **_rounded(best["all"]),
-            "fast_mode_through_search": recommended_modes["fast"],
-            "hybrid_through_search": recommended_modes["hybrid"],
-            "single_methods_at_these_candidates": single_at_best,
-            "beats_every_single_method": recommended_modes["hybrid"]["recall_at_5"] > best_single,
-            "grid_points_tied": len(ties),
-            "tied_points_sample": [_settings(p) for p in ties[:8]],
-            "weight_neighbours_recall_at_5": sorted(
-                r(p["all"]["recall_at_5"]) or 0.0 for p in near
-            ),
-        },
-        "top_by_recall_then_mrr": [
-            {**_settings(p), **_rounded(p["all"])}
-            for p in sorted(grid, key=lambda p: key(p, "all"), reverse=True)[:10]
-        ],
-        "two_fold": two_fold,
-        "held_out_estimate": held_out,
-        "folds": {"a": len(folds[0]), "b": len(folds[1]), "how": "alternate within each page"},
-    }
-
-
-def _settings(point: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "WEIGHTS": point["WEIGHTS"],
-        "RRF_K": point["RRF_K"],
-        "CANDIDATES": point["CANDIDATES"],
-    }
-
-
-def _rounded(figures: dict[str, float]) -> dict[str, float | None]:
-    return {name: r(value) for name, value in figures.items()}
 
 
 # -- latency notebooks -------------------------------------------------------------------------
@@ -958,7 +692,6 @@ async def measure_steps(
 
 
 async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
-    from learningtool.knowledge import search as search_module
     from learningtool.knowledge.search import Retriever
 
     bench = Bench(args, data_dir)
@@ -973,10 +706,6 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         q = await quality(bench)
         report["quality"] = q["report"]
         phases["quality"] = time.perf_counter() - began
-        if not args.no_tune:
-            began = time.perf_counter()
-            report["fusion_experiment"] = await tune(bench, q["state"])
-            phases["fusion_experiment"] = time.perf_counter() - began
         if args.no_latency:
             return {"report": report, "phases": phases}
 
@@ -988,7 +717,6 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             "fresh session per query, hybrid and fast interleaved; the vector matrix is "
             "loaded before the timed queries (warm-up) and reported apart as cold",
         }
-        best = report.get("fusion_experiment", {}).get("best")
 
         began = time.perf_counter()
         nb1k, info1k = await build_1k(bench, args.size_1k)
@@ -1027,26 +755,6 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             ten_k["cold"] = await measure_cold(bench, nb10k, retriever10, questions[0])
             ten_k["warm"] = await measure_latency(bench, nb10k, retriever10, questions)
             ten_k["steps_hybrid"] = await measure_steps(bench, nb10k, retriever10, questions)
-            if best is not None and (
-                best["CANDIDATES"] != search_module.CANDIDATES
-                or best["WEIGHTS"] != search_module.WEIGHTS
-                or best["RRF_K"] != search_module.RRF_K
-            ):
-                # Before/after of the recommended settings, interleaved with the current ones.
-                log("latency: recommended settings at 10k")
-                current = await measure_latency(bench, nb10k, retriever10, questions)
-                with patched(
-                    search_module,
-                    WEIGHTS=best["WEIGHTS"],
-                    RRF_K=best["RRF_K"],
-                    CANDIDATES=best["CANDIDATES"],
-                ):
-                    recommended = await measure_latency(bench, nb10k, retriever10, questions)
-                ten_k["recommended_settings"] = {
-                    "settings": _settings(best),
-                    "current_settings_rerun": current,
-                    "recommended_settings": recommended,
-                }
             latency["chunks_10k"] = ten_k
             phases["latency_10k"] = time.perf_counter() - began
             log("latency: 1k again, with the 10k notebook in the same database")
@@ -1082,18 +790,6 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
             "met": hybrid > best_single,
         },
     }
-    best = report.get("fusion_experiment", {}).get("best")
-    if best is not None:
-        tuned = best["hybrid_through_search"]["recall_at_5"]
-        out["with_recommended_settings"] = {
-            "settings": _settings(best),
-            "fused_recall_at_5": tuned,
-            "recall_met": tuned >= TARGETS["fused_recall_at_5_min"],
-            "above_every_single_method_met": best["beats_every_single_method"],
-            "held_out_recall_at_5_two_fold": report["fusion_experiment"]["held_out_estimate"][
-                "recall_at_5"
-            ],
-        }
     ten_k = report.get("latency", {}).get("chunks_10k")
     if ten_k is not None:
         for mode in ("hybrid", "fast"):
@@ -1122,7 +818,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shrink every phase")
     parser.add_argument("--titles", choices=["filename", "html"], default="filename")
-    parser.add_argument("--no-tune", action="store_true", help="skip the fusion experiment")
     parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--no-10k", action="store_true", help="latency at 1k only")
     parser.add_argument("--size-1k", type=int, default=1000)

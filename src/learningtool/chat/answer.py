@@ -16,17 +16,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from learningtool.chat.claims import citations_in, content_words
+from learningtool.chat import relevance
+from learningtool.chat.claims import citations_in
+from learningtool.knowledge.embed import Embedder
 from learningtool.knowledge.search import Passage
 from learningtool.llm import LlmClient, LlmError, UsageRecorder, delimit
+from learningtool.text.words import content_words
 
 MAX_SENTENCES = 4
-MIN_OVERLAP = 0.3
 NO_ANSWER = "The notebook does not seem to answer this question."
 _FOLLOW_UP = re.compile(
     r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there|one)\b", re.I
 )
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Quote:
     start_char: int  # in the source text
     end_char: int
     text: str
+    relevance: float | None = None  # to the question, offline (`relevance.score`)
 
 
 @dataclass
@@ -88,39 +90,40 @@ async def rewrite(
     return question
 
 
-def offline_answer(question: str, passages: Sequence[Passage]) -> Draft:
-    """The sentences of the passages that best cover the question's words."""
-    wanted = content_words(question)
-    if not wanted:
+async def offline_answer(question: str, passages: Sequence[Passage], embedder: Embedder) -> Draft:
+    """The sentences of the passages closest in meaning to the question, or `NO_ANSWER`
+    when even the best of them is not close enough (`relevance.thresholds`)."""
+    candidates = relevance.candidates([block(p) for p in passages])
+    if not candidates:
         return Draft(NO_ANSWER)
-    scored: list[tuple[float, int, Quote]] = []
-    for number, passage in enumerate(passages, start=1):
-        for match in _SENTENCE.finditer(passage.text):
-            sentence = match.group().strip()
-            words = content_words(sentence)
-            if len(words) < 3:
-                continue
-            score = len(words & wanted) / len(wanted) - 0.01 * number
-            start = (
-                passage.start_char
-                + match.start()
-                + (len(match.group()) - len(match.group().lstrip()))
-            )
-            quote = Quote(number, start, start + len(sentence), sentence)
-            scored.append((score, number, quote))
-    scored.sort(key=lambda item: -item[0])
+    scores = await relevance.score(embedder, question, candidates)
+    ranked = sorted(
+        zip(scores, candidates, strict=True), key=lambda pair: (-pair[0], pair[1].order)
+    )
+    best = ranked[0][0]
+    limits = relevance.thresholds(embedder)
+    if best < limits.answer_at:
+        return Draft(NO_ANSWER)
     chosen: list[Quote] = []
-    for score, number, quote in scored:
-        if score < MIN_OVERLAP or len(chosen) >= MAX_SENTENCES:
+    for value, candidate in ranked:
+        if len(chosen) >= MAX_SENTENCES or value < limits.keep_at:
             break
-        if sum(1 for q in chosen if q.passage == number) < 2 and quote.text not in {
-            q.text for q in chosen
-        }:
-            chosen.append(quote)
-    if not chosen:
-        return Draft(NO_ANSWER)
+        number = candidate.group + 1
+        if sum(1 for q in chosen if q.passage == number) >= 2:
+            continue
+        if any(q.text == candidate.text for q in chosen):
+            continue
+        chosen.append(
+            Quote(number, candidate.start, candidate.end, candidate.text, round(value, 3))
+        )
     text = " ".join(f"{' '.join(q.text.split())} [{q.passage}]" for q in chosen)
     return Draft(text, chosen)
+
+
+def block(passage: Passage) -> relevance.Block:
+    """A passage as sentences are drawn from it: labelled with its title and headings."""
+    label = " > ".join([passage.source_title, *passage.heading_path])
+    return relevance.Block(passage.text, passage.start_char, label)
 
 
 async def stream_answer(
@@ -128,11 +131,13 @@ async def stream_answer(
     passages: Sequence[Passage],
     llm: LlmClient | None,
     usage: UsageRecorder | None = None,
+    *,
+    embedder: Embedder,
 ) -> AsyncIterator[str | Draft]:
     """Text pieces as they come, then the final `Draft`. Offline, the extractive answer is
     emitted word by word (the same stream shape either way)."""
     if llm is None or not passages:
-        draft = offline_answer(question, passages) if passages else Draft(NO_ANSWER)
+        draft = await offline_answer(question, passages, embedder) if passages else Draft(NO_ANSWER)
         for piece in re.findall(r"\S+\s*", draft.text):
             yield piece
         yield draft
@@ -170,7 +175,12 @@ def citations_for(draft: Draft, passages: Sequence[Passage]) -> list[dict[str, A
                 "audio_end": p.audio_end,
                 "text": p.text,
                 "quotes": [
-                    {"start_char": q.start_char, "end_char": q.end_char, "text": q.text}
+                    {
+                        "start_char": q.start_char,
+                        "end_char": q.end_char,
+                        "text": q.text,
+                        "relevance": q.relevance,
+                    }
                     for q in draft.quotes
                     if q.passage == n
                 ],

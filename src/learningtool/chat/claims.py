@@ -1,7 +1,9 @@
 """Checking each cited sentence of an answer against the passages it cites.
 
-The offline check measures support as the share of the sentence's content words (stemmed
-crudely, so "fixes"/"fixed" meet) found in the cited passages; a sentence is supported at
+An extractive (offline) answer is checked by `check_quotes`: its sentences are quotes, so
+the question is whether each quote answers what was asked. A written answer (LLM) is
+checked by `check`: support is the share of the sentence's content words (stemmed crudely,
+so "fixes"/"fixed" meet) found in the cited passages; a sentence is supported at
 `SUPPORTED_AT` or more. With a language model configured, sentences the overlap check does
 not clear are asked to it as a judge (entailment: does the passage state this?), so a
 paraphrase is not flagged for its wording alone.
@@ -12,22 +14,26 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 from pydantic import BaseModel
 
+from learningtool.chat import relevance
+from learningtool.knowledge.embed import Embedder
 from learningtool.llm import LlmClient, LlmError, UsageRecorder, delimit
+from learningtool.text.words import content_words
 
 SUPPORTED_AT = 0.6
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 # The end of a sentence: its punctuation and the citation markers that follow it.
 _BOUNDARY = re.compile(r"[.!?][\"')]*((?:\s*\[\d{1,3}\])*)\s+(?=[A-Z0-9\"'(])")
-STOP = frozenset(
-    "a an the and or but of in on at to for from by with as is are was were be been being "
-    "it its this that these those there their they them he she his her we you i not no "
-    "do does did has have had can could may might will would should which who whom what "
-    "when where why how than then so such also into about over under between".split()
-)
+
+
+class Quoted(Protocol):
+    """A sentence quoted from passage number `passage` (an offline answer's quote)."""
+
+    passage: int
+    text: str
 
 
 @dataclass
@@ -36,22 +42,10 @@ class Claim:
     citations: list[int]
     support: float
     supported: bool
-    judged_by: str  # overlap | llm | none (no citation to check)
+    judged_by: str  # overlap | llm | relevance (a quote) | none (no citation to check)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
-
-
-def _stem(word: str) -> str:
-    word = word.lower()
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
-def content_words(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(text) if w.lower() not in STOP and len(w) > 1}
 
 
 def split_sentences(answer: str) -> list[str]:
@@ -108,6 +102,33 @@ async def check(
         if not claim.supported and llm is not None:
             claim = await _judge(claim, [passages[n] for n in cited], llm, usage)
         claims.append(claim)
+    return claims
+
+
+async def check_quotes(
+    question: str, quotes: Sequence[Quoted], passages: dict[int, str], embedder: Embedder
+) -> list[Claim]:
+    """One `Claim` per quote of an extractive answer. A quote is always its passage's own
+    words, so word overlap would call every quote supported whatever was asked; instead a
+    quote is supported when it is verbatim in the passage it cites AND, read on its own,
+    answers the question (`relevance.score_text` at the embedder's `relevant_at` or more).
+    The answer chose it reading it in context, so this is a second opinion that can
+    disagree: a sentence that only made sense with its neighbours is flagged. `support` is
+    the relevance read alone."""
+    relevant_at = relevance.thresholds(embedder).relevant_at
+    scores = await relevance.score_text(embedder, question, [q.text for q in quotes])
+    claims: list[Claim] = []
+    for quote, value in zip(quotes, scores, strict=True):
+        verbatim = quote.text in passages.get(quote.passage, "")
+        claims.append(
+            Claim(
+                f"{' '.join(quote.text.split())} [{quote.passage}]",
+                [quote.passage],
+                round(value, 3),
+                verbatim and value >= relevant_at,
+                "relevance",
+            )
+        )
     return claims
 
 

@@ -11,7 +11,7 @@ finds the complete answer in the history later; a process that dies mid-answer l
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -31,7 +31,7 @@ from learningtool.research import service as research_service
 
 log = structlog.get_logger(__name__)
 HISTORY_TURNS = 6
-PASSAGES = 6
+PASSAGES = 8  # what the offline answer was tuned with (bench/quality.py)
 RESEARCH_WAIT_SECONDS = 1800.0  # a chat waits this long for its research run
 
 
@@ -166,25 +166,17 @@ async def generate(
         if research:
             researched, passages = await _research(app, notebook_id, standalone, stream)
             passages = passages[:k]
-        if not passages:
-            async with app.sessions() as session:
-                passages = await search.search(
-                    session, app.retriever, notebook_id, standalone, k=k, mode=mode
-                )
-        stream.emit("retrieved", {"query": standalone, "passages": len(passages)})
-        draft = answer.Draft("")
-        async for piece in answer.stream_answer(standalone, passages, app.llm, usage):
-            if isinstance(piece, answer.Draft):
-                draft = piece
-            else:
-                stream.emit("token", piece)
-        cited = answer.citations_for(draft, passages)
-        stream.emit("citations", cited)
-        by_number = {c["n"]: c["text"] for c in cited}
-        checked = [
-            c.to_dict() for c in await claims.check(draft.text, by_number, llm=app.llm, usage=usage)
-        ]
-        stream.emit("claims", checked)
+        composed = await compose(
+            app,
+            notebook_id,
+            standalone,
+            k=k,
+            mode=mode,
+            passages=passages,
+            emit=stream.emit,
+            usage=usage,
+        )
+        draft, cited, checked = composed.draft, composed.citations, composed.claims
         await _finish(
             app,
             reply_id,
@@ -216,6 +208,61 @@ async def generate(
         stream.emit("error", {"message_id": reply_id, "message": reason})
     finally:
         stream.close()
+
+
+@dataclass
+class Composed:
+    """An answer with what it rests on: the passages retrieved, the draft, the citations
+    (with exact quotes) and the claim checks."""
+
+    passages: list[search.Passage]
+    draft: answer.Draft
+    citations: list[dict[str, Any]]
+    claims: list[dict[str, Any]]
+
+
+def _ignore(event: str, data: Any) -> None:
+    return None
+
+
+async def compose(
+    app: AppContext,
+    notebook_id: str,
+    question: str,
+    *,
+    k: int = PASSAGES,
+    mode: search.Mode = "hybrid",
+    passages: list[search.Passage] | None = None,
+    emit: Callable[[str, Any], None] = _ignore,
+    usage: UsageRecorder | None = None,
+) -> Composed:
+    """Answer a standalone `question` from the notebook (or from `passages` when given),
+    emitting `retrieved`, `token`, `citations` and `claims` events as they come. What a chat
+    message runs, and what `bench/quality.py` measures."""
+    if not passages:
+        async with app.sessions() as session:
+            passages = await search.search(
+                session, app.retriever, notebook_id, question, k=k, mode=mode
+            )
+    emit("retrieved", {"query": question, "passages": len(passages)})
+    draft = answer.Draft("")
+    async for piece in answer.stream_answer(
+        question, passages, app.llm, usage, embedder=app.embedder
+    ):
+        if isinstance(piece, answer.Draft):
+            draft = piece
+        else:
+            emit("token", piece)
+    cited = answer.citations_for(draft, passages)
+    emit("citations", cited)
+    texts = {c["n"]: c["text"] for c in cited}
+    if draft.quotes:
+        verdicts = await claims.check_quotes(question, draft.quotes, texts, app.embedder)
+    else:
+        verdicts = await claims.check(draft.text, texts, llm=app.llm, usage=usage)
+    checked = [c.to_dict() for c in verdicts]
+    emit("claims", checked)
+    return Composed(passages, draft, cited, checked)
 
 
 async def _research(

@@ -1,21 +1,24 @@
-"""The one retrieval service: lexical, vector and graph results fused by reciprocal rank,
-exclusions applied, returned as passages with their exact source spans.
+"""The one retrieval service: lexical, vector and graph results fused by score, exclusions
+applied, returned as passages with their exact source spans.
 
-Reciprocal rank fusion scores a chunk by the sum over methods of `weight / (K + rank)`.
-Plain (equal-weight) fusion lost to dense retrieval alone on paraphrased questions in
-measurements here (BM25's poor rankings push good dense hits out), so each method has a
-weight. The settings come from `bench/retrieval.py`'s fusion experiment on its evaluation
-set: a point inside the flat best region (recall@5 0.89 there, both folds and the
-neighbouring weights alike), not the grid's single best point, which did not hold on
-held-out questions. With 50 candidates per method, chunks ranked 20-50 by two or three
-methods outvoted the best dense hits (fused recall@5 0.75, below vector alone at 0.80);
-the offline graph (key phrases) ranks poorly and only breaks ties.
+Fusion (`fuse`) adds to each candidate's cosine similarity to the question a small share of
+its min-max normalised lexical (BM25) and graph scores. Reciprocal rank fusion, used before,
+was worse than vector search alone on real documents measured from outside (hybrid recall@5
+0.63 against vector 0.85): it gives the tenth lexical hit as much say as the tenth vector
+hit, and on texts that share boilerplate (licences) BM25's ranks push the right passage out.
+Adding scores keeps the cosine in charge and lets an exact term (an option name, a
+defined word) lift a passage the vector search ranks just below. The weights were chosen on
+the dev questions of `bench/quality.py` (its `tune` part prints the grid: recall@5 is flat
+for a lexical weight of 0.03-0.05 and falls beyond it, a graph weight above 0.01 lowered
+it; 0.03 and 0.01 were at or above vector search alone on every corpus), and the bench
+reports them on its test questions.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -29,9 +32,19 @@ from learningtool.models import Chunk, Exclusion, Source
 
 Mode = Literal["hybrid", "fast", "lexical", "vector", "graph"]
 Purpose = Literal["retrieval", "research"]
-RRF_K = 60
-WEIGHTS = {"vector": 1.0, "lexical": 0.5, "graph": 0.1}
-CANDIDATES = 20  # per method, before fusion
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How method scores are added: the cosine counts 1, the others their weight."""
+
+    lexical: float = 0.03
+    graph: float = 0.01
+    candidates: int = 20  # lexical and graph hits taken per query
+    vector_candidates: int = 200  # enough that most lexical hits have their own cosine
+
+
+FUSION = Fusion()
 METHODS: dict[str, tuple[str, ...]] = {
     "hybrid": ("lexical", "vector", "graph"),
     "fast": ("lexical", "vector"),
@@ -98,16 +111,15 @@ async def search(
     """The `k` best passages of the notebook for `question`."""
     methods = [m for m in METHODS[mode] if m != "graph" or retriever.graph is not None]
     excluded = await excluded_sources(session, notebook_id, purpose)
-    rankings = await _rankings(session, retriever, notebook_id, question, methods)
-    fused: dict[str, float] = defaultdict(float)
+    scored = await rankings(session, retriever, notebook_id, question, methods)
+    fused = fuse(scored)
     ranks: dict[str, dict[str, int]] = defaultdict(dict)
-    for method, ranking in rankings.items():
-        for rank, chunk_id in enumerate(ranking, start=1):
-            fused[chunk_id] += WEIGHTS[method] / (RRF_K + rank)
+    for method, ranking in scored.items():
+        for rank, (chunk_id, _) in enumerate(ranking, start=1):
             ranks[chunk_id][method] = rank
     ordered = sorted(fused, key=lambda chunk_id: (-fused[chunk_id], chunk_id))
     # Hydrate what may be shown, best first: the ids still needed plus as many again for
-    # excluded or vanished chunks, and more only if those ran out (not all 3 x CANDIDATES).
+    # excluded or vanished chunks, and more only if those ran out (not every candidate).
     kept: list[Passage] = []
     start = 0
     while len(kept) < k and start < len(ordered):
@@ -122,39 +134,73 @@ async def search(
     return kept
 
 
-async def _rankings(
+def fuse(scored: dict[str, list[tuple[str, float]]], fusion: Fusion = FUSION) -> dict[str, float]:
+    """One score per candidate chunk: its cosine (the lowest cosine seen when the vector
+    search did not return it) plus, per other method, weight x the method's score min-max
+    normalised over its hits. With one method, its normalised score alone."""
+    weights = {"vector": 1.0, "lexical": fusion.lexical, "graph": fusion.graph}
+    if len(scored) == 1:
+        weights = dict.fromkeys(scored, 1.0)
+    fused: dict[str, float] = defaultdict(float)
+    vector = dict(scored.get("vector", []))
+    floor = min(vector.values(), default=0.0)
+    for method, hits in scored.items():
+        if method == "vector" and len(scored) > 1:
+            continue
+        for chunk_id, value in _normalised(hits).items():
+            fused[chunk_id] += weights[method] * value
+    if vector and len(scored) > 1:
+        for chunk_id in {*fused, *vector}:
+            fused[chunk_id] += vector.get(chunk_id, floor)
+    return dict(fused)
+
+
+def _normalised(hits: list[tuple[str, float]]) -> dict[str, float]:
+    """Scores mapped onto [0, 1] (best 1); a single hit, or all equal, count 1."""
+    if not hits:
+        return {}
+    values = [value for _, value in hits]
+    low, high = min(values), max(values)
+    span = high - low
+    return {chunk_id: (value - low) / span if span else 1.0 for chunk_id, value in hits}
+
+
+async def rankings(
     session: AsyncSession,
     retriever: Retriever,
     notebook_id: str,
     question: str,
-    methods: list[str],
-) -> dict[str, list[str]]:
-    """Chunk ids per method, best first. The database queries share the session and run one
-    after the other; the graph query (another process) and the query embedding (the
+    methods: Sequence[str],
+    fusion: Fusion = FUSION,
+) -> dict[str, list[tuple[str, float]]]:
+    """(chunk id, score) per method, best first. The database queries share the session and
+    run one after the other; the graph query (another process) and the query embedding (the
     process pool) run alongside them."""
     graph_task = None
     if "graph" in methods and retriever.graph is not None:
-        graph_task = asyncio.create_task(retriever.graph.query(notebook_id, question, CANDIDATES))
+        graph_task = asyncio.create_task(
+            retriever.graph.query(notebook_id, question, fusion.candidates)
+        )
     embedding = None
     if "vector" in methods:
         embedding = asyncio.create_task(retriever.vectors.embed_query(question))
-    rankings: dict[str, list[str]] = {}
+    found: dict[str, list[tuple[str, float]]] = {}
     try:
         if "lexical" in methods:
-            hits = await lexical.search(session, notebook_id, question, CANDIDATES)
-            rankings["lexical"] = [chunk_id for chunk_id, _ in hits]
-        if embedding is not None:
-            hits = await retriever.vectors.search(
-                session, notebook_id, question, CANDIDATES, query=await embedding
+            found["lexical"] = await lexical.search(
+                session, notebook_id, question, fusion.candidates
             )
-            rankings["vector"] = [chunk_id for chunk_id, _ in hits]
+        if embedding is not None:
+            found["vector"] = await retriever.vectors.search(
+                session, notebook_id, question, fusion.vector_candidates, query=await embedding
+            )
         if graph_task is not None:
-            rankings["graph"] = [hit.chunk_id for hit in await graph_task]
+            found["graph"] = [(hit.chunk_id, hit.score) for hit in await graph_task]
     finally:
         for task in (graph_task, embedding):
             if task is not None and not task.done():
                 task.cancel()
-    return rankings
+    return found
 
 
 async def passages_by_id(
