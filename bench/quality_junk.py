@@ -21,7 +21,8 @@ LABELS_DIR = Path(__file__).resolve().parent / "quality" / "labels"
 _URL = re.compile(r"https?://|www\.|\b[\w-]+\.(?:com|org|net|edu|gov|io)\b", re.I)
 _BIBLIO = re.compile(
     r"\bet al\.|\bpp\.\s*\d|\bvol\.\s*\d|\bISBN\b|\bdoi\b|\barXiv\b|\bRetrieved\b"
-    r"|\bProceedings of\b|\bJournal of\b|\(\s*(?:19|20)\d\d\s*\)\s*[.,]|\bIn:\s",
+    r"|\bProceedings of\b|\bJournal of\b|\(\s*(?:19|20)\d\d\s*\)\s*[.,]|\bIn:\s"
+    r"|(?-i:(?:\b[A-Z]\.\s){1,2}[A-Z][a-z]+,.*\b[A-Z]\.\s[A-Z][a-z]+)|\bRFC\s\d{3,4}\b",
     re.I,
 )
 _FURNITURE = re.compile(
@@ -38,6 +39,18 @@ STOP = frozenset(
     "this that these those he she they we you i not no do does did has have had can may "
     "will would should which who what when where why how than then so such also into about "
     "all any each more most other some same only own very just one".split()
+)
+# Single-word answers that test nothing of the subject: common verbs and nouns any text has.
+_GENERIC = frozenset(
+    """
+    way ways thing things part parts kind kinds value values case cases example examples
+    number numbers time times terms term details detail form forms use used make made know
+    known apply applies applied see seen need needs note notes following above below
+    suppose adds add show shows tell tells give gives get gets set sets want wants first
+    last same other others section chapter page point points result results fact facts
+    information data work works copy copies portion portions free easiest easy simple
+    generate store resolve merges default
+    """.split()
 )
 _DANGLING = frozenset("a an the of to for and or in on with by from as at that which".split())
 _FRAGMENTS = frozenset("https http www com org net html pdf doi isbn url".split())
@@ -78,9 +91,12 @@ def reason(item: dict[str, Any]) -> str | None:
             or _subject_reason(question)
         )
     front, back = item.get("front", ""), item.get("back", "")
+    whole = front.replace("[...]", back)  # what the card teaches, as the document says it
     return (
-        _text_reason(front, minimum_words=6)
+        _text_reason(whole, minimum_words=6)
+        or _fragment_sentence(front)
         or _answer_reason(back)
+        or _subject_answer(back, item.get("document") or "")
         or _text_reason(back, minimum_words=1, sentence=False)
     )
 
@@ -105,6 +121,30 @@ def _text_reason(text: str, *, minimum_words: int, sentence: bool = True) -> str
     return None
 
 
+_CODE = re.compile(r"^\s*[$>#%]\s|[{};]\s*$|<-|==|\w\(\w*[,=]|\$\w|\s--?\w+\s+\$")
+# A sentence opens with the blank, a quote, a capital, a digit, an option or a path, or
+# is a definition-list entry ("all Enable all of ...": a lower-case term, then a capital).
+_OPENING = re.compile(
+    r"^(?:\[\.\.\.\]|[\"'\u201c(]|[A-Z0-9]|[-%~/$]|[a-z][\w.-]*\s+(?:\S+\s+)?[A-Z])"
+)
+_CLOSING = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
+
+
+def _fragment_sentence(front: str) -> str | None:
+    """A card must show a whole sentence: one that opens like a sentence (a capital, a
+    number, an option, a quote or the blank) and ends with . ! or ?."""
+    text = front.strip()
+    if not _OPENING.match(text):
+        return "starts mid-sentence"
+    if not _CLOSING.search(text):
+        return "not a whole sentence"
+    if re.search(r"[_.]\[\.\.\.\]|\[\.\.\.\][_(]", text):
+        return "blank inside a name"
+    if _CODE.search(text):
+        return "code"
+    return None
+
+
 def _repeated_word(words: list[str]) -> bool:
     """OCR of a diagram reads labels next to each other: "network network"."""
     lowered = [w.lower() for w in words]
@@ -122,6 +162,20 @@ def _answer_reason(answer: str) -> str | None:
         return "answer is a stop word or url fragment"
     if len(stripped) <= 2:
         return "answer too short"
+    if lowered in _GENERIC:
+        return "generic answer"
+    return None
+
+
+def _subject_answer(answer: str, document: str) -> str | None:
+    """The document's own subject as the answer ("find" in find's manual page, "Git" in
+    the Git manual): true of every sentence of it, so the card tests nothing."""
+    words = _WORD.findall(answer)
+    name = re.split(r"[._-]", document.lower())[0] if document else ""
+    if len(words) == 1 and name and words[0].lower() == name:
+        return "answer is the document's subject"
+    if re.search(r"\n\s{4,}\S", answer):
+        return "answer spans layout columns"
     return None
 
 

@@ -18,7 +18,7 @@ from learningtool.study.sentences import STOPWORDS
 
 _T = r"(?P<term>[^\W\d_][^\s,;:()\[\]]*(?:\s+[^\s,;:()\[\]]+){0,5}?)"
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(regex))
+    (name, re.compile(regex, re.DOTALL))  # a hard-wrapped sentence spans lines
     for name, regex in (
         ("defined_as", rf"{_T}\s+(?P<verb>is|are|was|were)\s+defined\s+as\s+(?P<ans>.+)"),
         ("refers_to", rf"{_T}\s+(?P<verb>refers|refer|referred)\s+to\s+(?P<ans>.+)"),
@@ -61,6 +61,14 @@ _NOT_A_TERM = frozenset(
     all some such both many most other another which what who when where while if as because
     although however thus therefore then so but and or in on at of for with by from during
     after before since until also only no not none every any either neither much more less
+    """.split()
+)
+# A term opening with one of these names a thing only in its context ("the first
+# component", "even an assignment"): the question would make no sense alone.
+_VAGUE_START = frozenset(
+    """
+    first second third fourth last next previous following above below former latter same
+    other even only new whole former latter current given said
     """.split()
 )
 _NOT_INSIDE_A_TERM = frozenset("is are was were be been that which who whom when where".split())
@@ -122,6 +130,7 @@ def _term_ok(term: str) -> bool:
     return (
         0 < len(words) <= 5
         and words[0] not in _NOT_A_TERM
+        and words[0] not in _VAGUE_START
         and words[-1] not in STOPWORDS
         and not any(w in _NOT_INSIDE_A_TERM for w in words)
     )

@@ -28,9 +28,11 @@ from __future__ import annotations
 import bisect
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from learningtool.study import boilerplate
 from learningtool.study import keyphrases as kp
 from learningtool.study.definitions import Definition, find_definitions
 from learningtool.study.ranking import centrality, redundant
@@ -38,6 +40,8 @@ from learningtool.study.sentences import STOPWORDS, normalize, split_sentences, 
 
 BLANK = "[...]"
 _YEAR = re.compile(r"1[0-9]{3}|20[0-9]{2}")
+_CLEAN_BREAK = re.compile(r"(?:[.!?:][\"'\u201d\u2019)\]]*\s*|\n[ \t]*\n\s*)$")
+_IN_TOKEN = re.compile(r"[\w./-]")  # next to an answer, these make it part of a longer token
 _ANAPHORIC = frozenset(
     "it its this that these those they their them he she his her such there here both".split()
 )
@@ -61,6 +65,9 @@ class Section:
     chunks: tuple[ChunkRef, ...]
     title: str | None = None
     heading_path: tuple[str, ...] = ()
+    skip: tuple[tuple[int, int], ...] = ()  # boilerplate spans (source positions)
+    mid_sentence: bool = False  # the text opens inside a sentence (a chunk boundary)
+    common: frozenset[str] = frozenset()  # words found all over the source (no cloze answer)
 
     def __post_init__(self) -> None:
         end = self.start_char + len(self.text)
@@ -76,14 +83,21 @@ class Section:
         *,
         title: str | None = None,
         heading_path: tuple[str, ...] = (),
+        skip: Sequence[tuple[int, int]] = (),
     ) -> Section:
-        """The section covering `chunks` (overlapping, as the chunker makes them, or not)."""
+        """The section covering `chunks` (overlapping, as the chunker makes them, or not);
+        `skip`: boilerplate spans of the source (`boilerplate.spans`), those inside kept."""
         ordered = tuple(sorted(chunks, key=lambda c: (c.start_char, c.end_char, c.chunk_id)))
         if not ordered:
             return cls("", 0, (), title, heading_path)
         start = ordered[0].start_char
         end = max(chunk.end_char for chunk in ordered)
-        return cls(source_text[start:end], start, ordered, title, heading_path)
+        inside = tuple((s, e) for s, e in skip if s < end and start < e)
+        before = source_text[max(0, start - 200) : start]
+        mid_sentence = bool(before.strip()) and not _CLEAN_BREAK.search(before)
+        return cls(
+            source_text[start:end], start, ordered, title, heading_path, inside, mid_sentence
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,13 +210,19 @@ def _candidates(section: Section, options: Options) -> list[_Sentence]:
     result: list[_Sentence] = []
     starts = [chunk.start_char for chunk in section.chunks]
     last_paragraph = -1
-    for sentence in split_sentences(section.text):
-        if sentence.heading:
+    subject = boilerplate.subject_of(section.title)
+    for number, sentence in enumerate(split_sentences(section.text)):
+        if sentence.heading or (number == 0 and section.mid_sentence):
             continue
         start, end = sentence.start, sentence.end
+        body = section.text[start:end]
+        absolute = start + section.start_char, end + section.start_char
+        if boilerplate.overlaps(*absolute, section.skip) or boilerplate.sentence_reason(body):
+            continue
+        if boilerplate.opens_mid_sentence(body, subject):
+            continue
         words = tokens(section.text, start, end)
         alpha = [w for w in words if any(ch.isalpha() for ch in w[2])]
-        body = section.text[start:end]
         letters = sum(ch.isalpha() for ch in body)
         if not options.min_words <= len(alpha) <= options.max_words:
             continue
@@ -367,8 +387,14 @@ def _cloze(
         cursor = end
     pieces.append(text[cursor : sentence.end])
     front = " ".join("".join(pieces).split())
+    if not learnable_answer(answer) or _inside_token(text, spans[0][0], spans[0][1]):
+        return None
+    if answer.lower() == boilerplate.subject_of(section.title):
+        return None  # "find" in find's manual page: true of every sentence
     rest = front.replace(BLANK, " ").lower()
     answer_words = [normalize(w) for _, _, w in tokens(answer)]
+    if len(answer_words) == 1 and answer_words[0] in section.common:
+        return None  # a word found all over the source tests nothing specific
     rest_words = {normalize(w) for _, _, w in tokens(rest)}
     if " ".join(answer.split()).lower() in rest or all(w in rest_words for w in answer_words):
         return None  # the answer still shows in the front
@@ -381,6 +407,39 @@ def _cloze(
         context_span=_span(section, sentence.chunk, sentence.start, sentence.end),
         score=round(sentence.score * (0.5 + 0.5 * weight), 6),
     )
+
+
+_URL_PIECES = frozenset("http https www com org net html htm pdf doi isbn url".split())
+
+
+def learnable_answer(answer: str) -> bool:
+    """A cloze answer worth recalling: a term with at least three letters, not a stop word,
+    a piece of a URL or a number (a year is fine), not a single letter or two."""
+    words = [w for _, _, w in tokens(answer)]
+    if not words:
+        return False
+    if len(words) == 1 and _YEAR.fullmatch(words[0]):
+        return True
+    letters = sum(ch.isalpha() for ch in answer)
+    lowered = [w.lower() for w in words]
+    return (
+        letters >= 3
+        and not all(w in STOPWORDS or w in _URL_PIECES or w.isdigit() for w in lowered)
+        and not (len(words) == 1 and len(words[0]) <= 2)
+    )
+
+
+def _inside_token(text: str, start: int, end: int) -> bool:
+    """Is `text[start:end]` part of a longer token ("proj.[git]", "-[P] options",
+    "R_PROFILE_[USER]")? A blank there tests spelling, not knowledge. A period or slash
+    after the answer is punctuation unless a word goes on after it."""
+    before = text[start - 1 : start]
+    after, beyond = text[end : end + 1], text[end + 1 : end + 2]
+    if before and _IN_TOKEN.match(before):
+        return True
+    if after in (".", "/"):
+        return bool(beyond) and not beyond.isspace()
+    return bool(after and _IN_TOKEN.match(after))
 
 
 def _qa_pairs(

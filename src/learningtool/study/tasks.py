@@ -7,6 +7,7 @@ states and their feed entries go in the same transaction as the new ones arrive.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -15,7 +16,7 @@ from learningtool.feed import service as feed
 from learningtool.jobs.registry import JobContext, job
 from learningtool.models import CardState, Chunk, FeedItem, Source, StudyItem, utcnow
 from learningtool.models.base import new_id
-from learningtool.study import schedule
+from learningtool.study import boilerplate, schedule
 from learningtool.study.drafts import Draft
 from learningtool.study.engine import LlmEngine, OfflineEngine, StudyEngine
 from learningtool.study.offline import ChunkRef, Section
@@ -29,24 +30,32 @@ def sections_of(
     text: str, title: str, chunks: list[tuple[str, int, int, list[str], int | None, int | None]]
 ) -> list[Section]:
     """Consecutive chunks under the same heading, page and slide, up to
-    `SECTION_MAX_CHUNKS`, form one section: one summary each."""
+    `SECTION_MAX_CHUNKS`, form one section: one summary each. Sections under a reference,
+    contents or report-scaffold heading are left out; the others carry the source's
+    boilerplate spans and its common words (`boilerplate`), which no item is made from."""
+    skip = boilerplate.spans(text)
     sections: list[Section] = []
     group: list[ChunkRef] = []
     key: tuple[Any, ...] | None = None
     for chunk_id, start, end, heading_path, page, slide in chunks:
         this = (tuple(heading_path), page, slide)
         if group and (this != key or len(group) >= SECTION_MAX_CHUNKS):
-            sections.append(_section(text, title, group, key))
+            sections.append(_section(text, title, group, key, skip))
             group = []
         group.append(ChunkRef(chunk_id, start, end))
         key = this
     if group:
-        sections.append(_section(text, title, group, key))
-    return sections
+        sections.append(_section(text, title, group, key, skip))
+    kept = [s for s in sections if not boilerplate.skipped_section(s.heading_path)]
+    common = boilerplate.common_words([s.text for s in kept])
+    return [dataclasses.replace(s, common=common) for s in kept]
 
 
-def _section(text: str, title: str, group: list[ChunkRef], key: Any) -> Section:
-    return Section.from_chunks(text, group, title=title, heading_path=key[0] if key else ())
+def _section(
+    text: str, title: str, group: list[ChunkRef], key: Any, skip: list[tuple[int, int]]
+) -> Section:
+    heading_path = key[0] if key else ()
+    return Section.from_chunks(text, group, title=title, heading_path=heading_path, skip=skip)
 
 
 def engine_for(ctx: JobContext) -> StudyEngine:
