@@ -69,9 +69,7 @@ def item_texts(drafts: list) -> list[str]:
 
 
 def test_a_pdf_footer_and_reference_list_give_no_study_material() -> None:
-    pages = [
-        [*page, "", EDITED, FOOTER, f"Page {number}"] for number, page in enumerate(BODY, 1)
-    ]
+    pages = [[*page, "", EDITED, FOOTER, f"Page {number}"] for number, page in enumerate(BODY, 1)]
     drafts = drafts_of(pdf_bytes(pages), Kind.PDF, "Photosynthesis.pdf")
 
     texts = item_texts(drafts)
