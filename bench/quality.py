@@ -270,13 +270,11 @@ class Bench:
     async def topics(self, notebook_id: str) -> list[dict[str, Any]]:
         from sqlalchemy import select
 
-        from learningtool.models import TopicSuggestion
+        from learningtool.models import Topic
 
         async with self.context.sessions() as session:
             rows = await session.scalars(
-                select(TopicSuggestion)
-                .where(TopicSuggestion.notebook_id == notebook_id)
-                .order_by(TopicSuggestion.score.desc())
+                select(Topic).where(Topic.notebook_id == notebook_id).order_by(Topic.score.desc())
             )
             return [
                 {"question": t.question, "score": r(t.score), "rationale": t.rationale}

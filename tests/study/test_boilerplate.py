@@ -7,10 +7,10 @@ from __future__ import annotations
 from learningtool.ingestion.chunk import chunk
 from learningtool.ingestion.document import Kind
 from learningtool.ingestion.extract import extract
-from learningtool.study import boilerplate
 from learningtool.study.engine import offline_drafts
 from learningtool.study.offline import learnable_answer
 from learningtool.study.tasks import sections_of
+from learningtool.text import boilerplate
 from tests.ingestion.builders import pdf_bytes
 
 FOOTER = "Retrieved from https://en.example.org/wiki/Photosynthesis - Encyclopedia of Plants"

@@ -20,7 +20,7 @@ from learningtool.study.offline import (
     generate,
     summarize,
 )
-from learningtool.study.sentences import split_sentences
+from learningtool.text.sentences import split_sentences
 from tests.study.corpus import (
     CELLS,
     DOCUMENT,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from learningtool.knowledge.embed import Embedder
-from learningtool.study.sentences import split_sentences
+from learningtool.text.sentences import split_sentences
 
 RANK_PENALTY = 0.02
 MIN_WORDS = 4

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from learningtool.study.sentences import STOPWORDS
+from learningtool.text.sentences import STOPWORDS
 
 _T = r"(?P<term>[^\W\d_][^\s,;:()\[\]]*(?:\s+[^\s,;:()\[\]]+){0,5}?)"
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(

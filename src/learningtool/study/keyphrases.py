@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from learningtool.study.sentences import STOPWORDS, is_number, normalize, tokens
+from learningtool.text.sentences import STOPWORDS, is_number, normalize, tokens
 
 MAX_WORDS = 3
 OPENERS = frozenset(

@@ -32,11 +32,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from learningtool.study import boilerplate
 from learningtool.study import keyphrases as kp
 from learningtool.study.definitions import Definition, find_definitions
 from learningtool.study.ranking import centrality, redundant
-from learningtool.study.sentences import STOPWORDS, normalize, split_sentences, tokens
+from learningtool.text import boilerplate
+from learningtool.text.sentences import STOPWORDS, normalize, split_sentences, tokens
 
 BLANK = "[...]"
 _YEAR = re.compile(r"1[0-9]{3}|20[0-9]{2}")

@@ -16,10 +16,11 @@ from learningtool.feed import service as feed
 from learningtool.jobs.registry import JobContext, job
 from learningtool.models import CardState, Chunk, FeedItem, Source, StudyItem, utcnow
 from learningtool.models.base import new_id
-from learningtool.study import boilerplate, schedule
+from learningtool.study import schedule
 from learningtool.study.drafts import Draft
 from learningtool.study.engine import LlmEngine, OfflineEngine, StudyEngine
 from learningtool.study.offline import ChunkRef, Section
+from learningtool.text import boilerplate
 
 STUDY_JOB = "study.generate"
 SECTION_MAX_CHUNKS = 6

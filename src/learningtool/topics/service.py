@@ -39,6 +39,7 @@ LEXICAL_CANDIDATES = 20
 CPU_SECONDS = 120.0
 LLM_SOURCE_CHARS = 8000
 PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
+DEFAULT_COUNT = 3  # new suggestions per source until the learner says otherwise
 
 
 def normalise(question: str) -> str:
@@ -52,7 +53,11 @@ async def preferences(session: AsyncSession, notebook_id: str) -> TopicPreferenc
     """The notebook's preferences (the defaults until first changed)."""
     found = await session.get(TopicPreference, notebook_id)
     return found or TopicPreference(
-        notebook_id=notebook_id, enabled=True, count=3, min_score=0.0, preferred_domains=[]
+        notebook_id=notebook_id,
+        enabled=True,
+        count=DEFAULT_COUNT,
+        min_score=0.0,
+        preferred_domains=[],
     )
 
 
@@ -108,8 +113,12 @@ async def _offline_suggestions(
     thin = await app.cpu.run(CPU_SECONDS, offline.thin_phrases, phrases, texts)
     thin_set = {c.phrase for c in thin}
     anchor = next((p for p in phrases if p not in thin_set), None)
+    # Then the source's other key phrases, most salient first: a document whose every key
+    # term is discussed at length still gets the suggestions its preferences ask for.
+    exclude = thin_set | ({anchor} if anchor else set())
+    covered = offline.covered_phrases(phrases, texts, exclude=exclude)
     suggestions = []
-    for candidate in thin:
+    for candidate in [*thin, *covered]:
         chunks = [chunks_by_phrase[candidate.rank][i] for i in candidate.mentions]
         suggestions.append(
             Suggestion(

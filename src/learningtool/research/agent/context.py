@@ -29,7 +29,7 @@ from langchain_core.runnables import RunnableConfig
 from learningtool.errors import AppError
 from learningtool.llm import LlmClient, UsageSink
 from learningtool.research.agent.state import Evidence, ProgressEvent
-from learningtool.study.sentences import STOPWORDS, normalize, tokens
+from learningtool.text.sentences import STOPWORDS, normalize, tokens
 
 SearchFn = Callable[[str, int], Awaitable[list[Evidence]]]
 """`await search(query, k)`: at most `k` pieces of evidence, best first."""

@@ -23,7 +23,7 @@ from learningtool.research.agent.context import terms
 from learningtool.research.agent.report import FinalReport, finalize
 from learningtool.research.agent.state import Bounds, Evidence
 from learningtool.study.ranking import redundant
-from learningtool.study.sentences import STOPWORDS, split_sentences, tokens
+from learningtool.text.sentences import STOPWORDS, split_sentences, tokens
 
 QUESTION_WORDS = frozenset(
     """

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from learningtool.research.agent.context import terms
 from learningtool.research.agent.state import Citation, Evidence
-from learningtool.study.sentences import split_sentences
+from learningtool.text.sentences import split_sentences
 
 # `[3]`, `[1, 2]`, `[1; 4]`, `[2-4]`; not a link `[1](...)`, not an escaped `\[1]`.
 MARKER = re.compile(r"(?<!\\)\[(\d{1,4}(?:\s*[,;\u2013-]\s*\d{1,4})*)\](?!\()")

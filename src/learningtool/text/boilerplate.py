@@ -27,6 +27,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from learningtool.text.sentences import normalize
+
 _REFERENCE_HEADING = re.compile(
     r"(?:references?|bibliography|works cited|citations?|notes|footnotes|sources|"
     r"further reading|external links|see also|literature|index|(?:table of )?contents|"
@@ -63,6 +65,7 @@ _FINAL_PUNCTUATION = re.compile(r"[.!?][\"'\u201d\u2019)\]]*\s*$")
 _CODE = re.compile(r"^\s*[$>]\s|<-|==|[{};]\s*$|\w\(\w*\s*=|\s#\s")
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _DIGITS = re.compile(r"\d+")
+_MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
 REPEATED_AT = 3  # a line seen this often in one source is furniture
 PAGED_REPEATED_AT = 2  # ... or this often when it begins or ends with a (page) number
 MAX_FURNITURE_CHARS = 120
@@ -171,8 +174,6 @@ def common_words(section_texts: Sequence[str]) -> frozenset[str]:
     """Words (`sentences.normalize` keys) found in at least `COMMON_SHARE` of the sections:
     a cloze answer made of one of them ("work", "License" in a licence, "need") tests
     nothing specific. Empty for short sources."""
-    from learningtool.study.sentences import normalize
-
     if len(section_texts) < COMMON_MIN_SECTIONS:
         return frozenset()
     seen: Counter[str] = Counter()
@@ -180,6 +181,31 @@ def common_words(section_texts: Sequence[str]) -> frozenset[str]:
         seen.update({normalize(w) for w in _WORD.findall(text)})
     limit = COMMON_SHARE * len(section_texts)
     return frozenset(word for word, count in seen.items() if count >= limit)
+
+
+def clean(text: str) -> str:
+    """`text` without what `spans` finds and without sections under a reference, contents
+    or scaffold heading (Markdown headings of the extracted text): the body a learner
+    studies, for key phrases and topics. Removed lines become empty lines."""
+    removed = spans(text)
+    kept: list[str] = []
+    skipping_level = 0
+    position = 0
+    for line in text.split("\n"):
+        start, end = position, position + len(line)
+        position = end + 1
+        heading = _MARKDOWN_HEADING.match(line)
+        if heading:
+            level = len(heading.group(1))
+            if skipping_level and level > skipping_level:
+                kept.append("")
+                continue
+            skipping_level = level if skipped_section([heading.group(2)]) else 0
+        if skipping_level or overlaps(start, end, removed):
+            kept.append("")
+        else:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def overlaps(start: int, end: int, skipped: Sequence[tuple[int, int]]) -> bool:
