@@ -79,6 +79,11 @@ async def assert_citations_hold(client: AsyncClient, notebook: str, run: dict[st
         assert citation["start_char"] <= citation["quote_start_char"]
         assert citation["quote_end_char"] <= citation["end_char"]
         assert f"[{citation['n']}]" in run["report"]
+        assert citation["quotes"] and citation["quotes"][0]["text"] == citation["quote"]
+        for used in citation["quotes"]:
+            assert text[used["start_char"] : used["end_char"]] == used["text"]
+            if run["engine"] == "offline":  # an extractive report quotes: the very sentence
+                assert " ".join(used["text"].split()) in " ".join(run["report"].split())
 
 
 async def test_offline_research_cites_the_notebook_and_comes_back_as_a_source(

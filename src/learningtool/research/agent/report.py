@@ -8,7 +8,8 @@ A writer (the model, or the offline engine) cites the evidence it was shown by n
 `finalize` keeps the markers that name shown evidence, renumbers them 1..m in order of first
 appearance, drops the others (and says so in `dropped`), and builds one `Citation` per
 number: a passage (chunk, source, span, page) or a web page (URL, title), with the sentence of
-that source closest to the citing sentence as `quote`. For a passage the quote's own span is
+that source closest to the citing sentence as `quote` (and, for a passage cited by several
+sentences, each one's closest sentence in `quotes`). For a passage the quote's own span is
 given too (`quote_start_char`/`quote_end_char`, source coordinates: a chunk is an exact slice
 of its source, so an offset in the chunk's text plus its `start_char` is one in the source).
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 
 from learningtool.research.agent.context import terms
 from learningtool.research.agent.state import Citation, Evidence
+from learningtool.text.boilerplate import sentence_reason
 from learningtool.text.sentences import split_sentences
 
 # `[3]`, `[1, 2]`, `[1; 4]`, `[2-4]`; not a link `[1](...)`, not an escaped `\[1]`.
@@ -29,7 +31,9 @@ _SOURCES_HEADING = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")
+_TRAILING_MARKER = re.compile(r"(?<!\\)\[[\d,;\s\u2013-]+\]$")
 MAX_QUOTE_CHARS = 400
+MIN_PROSE_WORDS = 4  # "YouTube." from a reference list is no quote
 MAX_RANGE = 20
 SOURCES_TITLE = "## Sources"
 
@@ -68,7 +72,7 @@ def finalize(body: str, numbered: dict[int, Evidence]) -> FinalReport:
     the Sources section; see the module docstring."""
     body = strip_sources_section(body)
     renumber: dict[int, int] = {}
-    context: dict[int, str] = {}
+    context: dict[int, list[str]] = {}
     dropped: list[int] = []
 
     def replace(match: re.Match[str]) -> str:
@@ -80,7 +84,7 @@ def finalize(body: str, numbered: dict[int, Evidence]) -> FinalReport:
                 continue
             if number not in renumber:
                 renumber[number] = len(renumber) + 1
-                context[number] = _citing_sentence(body, match.start())
+            context.setdefault(number, []).append(_citing_sentence(body, match.start()))
             kept.append(renumber[number])
         return "".join(f"[{n}]" for n in dict.fromkeys(kept))
 
@@ -97,16 +101,24 @@ def finalize(body: str, numbered: dict[int, Evidence]) -> FinalReport:
 
 
 def _citing_sentence(body: str, position: int) -> str:
-    """The sentence (or line) that ends at or contains `position`."""
+    """The sentence (or line) a marker at `position` closes: "It fixes carbon. [2]" cites
+    "It fixes carbon.", so the search for its start skips the sentence's own final stop
+    (and markers just before this one: "... carbon. [1][2]")."""
+    before = body[:position].rstrip()
+    while (found := _TRAILING_MARKER.search(before)) is not None:
+        before = before[: found.start()].rstrip()
     start = 0
-    for match in _SENTENCE_END.finditer(body, 0, position):
+    for match in _SENTENCE_END.finditer(before, 0, max(0, len(before) - 1)):
         start = match.end()
-    return body[start:position]
+    return before[start:]
 
 
-def citation(n: int, evidence: Evidence, *, near: str = "") -> Citation:
-    """The citation `[n]` for `evidence`, quoting its sentence closest to `near`."""
-    quote, offset = best_quote(evidence["text"], near)
+def citation(n: int, evidence: Evidence, *, near: str | list[str] = "") -> Citation:
+    """The citation `[n]` for `evidence`, quoting its sentence closest to each citing
+    sentence in `near` (`quote` the first; `quotes` all, distinct, for passages)."""
+    citing = [near] if isinstance(near, str) else near or [""]
+    found = [best_quote(evidence["text"], sentence) for sentence in citing]
+    quote, offset = found[0]
     if evidence["kind"] == "web":
         return Citation(
             n=n,
@@ -131,22 +143,31 @@ def citation(n: int, evidence: Evidence, *, near: str = "") -> Citation:
     if quote and offset is not None:
         result["quote_start_char"] = start + offset
         result["quote_end_char"] = start + offset + len(quote)
+    used: dict[tuple[int, int], str] = {}  # in the order the report uses them
+    for text, at in found:
+        if text and at is not None:
+            used.setdefault((start + at, start + at + len(text)), text)
+    result["quotes"] = [
+        {"text": text, "start_char": begin, "end_char": end} for (begin, end), text in used.items()
+    ]
     return result
 
 
 def best_quote(text: str, near: str) -> tuple[str, int | None]:
-    """The sentence of `text` sharing most content words with `near` (the first sentence on
-    a tie or when `near` says nothing), verbatim, cut at `MAX_QUOTE_CHARS`; with its offset."""
+    """The sentence of `text` sharing most content words with `near`, verbatim, cut at
+    `MAX_QUOTE_CHARS`; with its offset. On a tie, or when `near` says nothing, the first
+    sentence that is prose: a reference-list entry or a URL ("YouTube.") is quoted only
+    when it is what the report's sentence used."""
     wanted = set(terms(near))
     best: tuple[float, int, int] | None = None
-    for index, sentence in enumerate(split_sentences(text)):
+    for sentence in split_sentences(text):
         if sentence.heading or sentence.end - sentence.start < 2:
             continue
-        shared = len(wanted & set(terms(text[sentence.start : sentence.end])))
+        piece = text[sentence.start : sentence.end]
+        prose = len(piece.split()) >= MIN_PROSE_WORDS and sentence_reason(piece) is None
+        shared = len(wanted & set(terms(piece))) + (0.5 if prose else 0.0)
         if best is None or shared > best[0]:
             best = (shared, sentence.start, sentence.end)
-        if not wanted and index > 0:
-            break
     if best is None:
         piece = text.strip()
         if not piece:

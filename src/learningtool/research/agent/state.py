@@ -8,7 +8,7 @@ was written. Evidence is a dict, never a `Passage` object or an ORM row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 Effort = Literal["low", "medium", "high"]
 EvidenceKind = Literal["passage", "web"]
@@ -78,6 +78,7 @@ class Citation(TypedDict):
     page: NotRequired[int | None]
     quote_start_char: NotRequired[int]  # the quote's own span in the source (passages)
     quote_end_char: NotRequired[int]
+    quotes: NotRequired[list[dict[str, Any]]]  # passages: every sentence used {text, span}
     url: NotRequired[str]
 
 
