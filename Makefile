@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/jobs.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/feed.py
 	$(BIN)/python bench/chat.py
 	$(BIN)/python bench/research.py
