@@ -34,6 +34,7 @@ class Candidate:
 
 
 MAX_WORDS = 2
+POOL = 10  # YAKE phrases read per phrase wanted: most share a word with a better one
 MIN_SINGLE_WORD = 10  # letters: "move", "sequence" or "statement" alone is no topic
 _GENERIC_ENDINGS = ("ed", "ing", "ly", "tion", "ment", "ness", "ity", "ance", "ence")
 
@@ -49,7 +50,7 @@ def key_phrases(text: str, limit: int = CANDIDATES) -> list[str]:
     text = boilerplate.clean(text)
     kept: list[str] = []
     used: set[str] = set()
-    for phrase in keyphrases.extract(text, 3 * limit):
+    for phrase in keyphrases.extract(text, POOL * limit):
         words = phrase.split()
         if len(words) > MAX_WORDS or used & set(words) or not _wordlike(words):
             continue
