@@ -21,9 +21,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from learningtool.knowledge.embed import Embedder
+from learningtool.text import boilerplate
 from learningtool.text.sentences import split_sentences
 
 RANK_PENALTY = 0.02
+# What a sentence of an answer must not be (`boilerplate.sentence_reason`): a shell session
+# or code, a citation, a URL, a heading read as text. A sentence cut by the passage's edge
+# may still answer, so "not a sentence" is kept.
+NOT_AN_ANSWER = frozenset({"code", "citation", "url", "heading", "layout noise"})
 MIN_WORDS = 4
 MAX_CHARS = 600
 
@@ -78,14 +83,16 @@ class Block:
 
 
 def candidates(blocks: Sequence[Block]) -> list[Candidate]:
-    """Sentences of each block worth quoting: not headings, not shorter than `MIN_WORDS`
-    words, not longer than `MAX_CHARS`; spans in the source."""
+    """Sentences of each block worth quoting: not headings, code, citations or URLs, not
+    shorter than `MIN_WORDS` words, not longer than `MAX_CHARS`; spans in the source."""
     found: list[Candidate] = []
     for group, block in enumerate(blocks):
         pieces = [block.text[s.start : s.end] for s in split_sentences(block.text) if not s.heading]
         spans = [s for s in split_sentences(block.text) if not s.heading]
         for index, (sentence, piece) in enumerate(zip(spans, pieces, strict=True)):
             if len(piece) > MAX_CHARS or len(piece.split()) < MIN_WORDS:
+                continue
+            if boilerplate.sentence_reason(piece) in NOT_AN_ANSWER:
                 continue
             around = " ".join(pieces[max(0, index - 1) : index + 2])
             found.append(
