@@ -86,6 +86,21 @@ async def test_nothing_relevant_gives_an_honest_answer(client: AsyncClient, note
     assert reply["citations"] == [] or all("Bastille" not in c["text"] for c in reply["citations"])
 
 
+async def test_a_question_naming_what_the_notebook_never_mentions_is_declined(
+    client: AsyncClient, notebook: str
+) -> None:
+    chat = await new_chat(client, notebook)
+    declined = await ask(
+        client, notebook, chat, "How does the Calvin cycle run inside MATLAB on GitHub?"
+    )
+    assert declined["content"].startswith("The notebook does not seem to answer")
+    assert "\u201cMATLAB\u201d" in declined["content"] and "GitHub" in declined["content"]
+    assert declined["citations"] == []
+    # A name the notebook does mention is no reason to decline.
+    answered = await ask(client, notebook, chat, "Which step of the Calvin cycle does RuBisCO do?")
+    assert "RuBisCO" in answered["content"] and answered["citations"]
+
+
 async def _events(client: AsyncClient, url: str, body: dict, stop_after: str | None = None) -> list:
     events: list[tuple[str, Any]] = []
     async with client.stream("POST", url, json=body) as response:

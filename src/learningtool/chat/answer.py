@@ -126,6 +126,12 @@ def block(passage: Passage) -> relevance.Block:
     return relevance.Block(passage.text, passage.start_char, label)
 
 
+def not_covered(unknown: Sequence[str]) -> Draft:
+    """The answer to a question naming what the notebook never mentions."""
+    listed = ", ".join(f"\u201c{name}\u201d" for name in unknown)
+    return Draft(f"{NO_ANSWER} It never mentions {listed}.")
+
+
 async def stream_answer(
     question: str,
     passages: Sequence[Passage],
@@ -138,9 +144,8 @@ async def stream_answer(
     emitted word by word (the same stream shape either way)."""
     if llm is None or not passages:
         draft = await offline_answer(question, passages, embedder) if passages else Draft(NO_ANSWER)
-        for piece in re.findall(r"\S+\s*", draft.text):
+        async for piece in stream_draft(draft):
             yield piece
-        yield draft
         return
     numbered = "\n".join(
         delimit(f"{n}", f"{p.source_title}: {p.text}") for n, p in enumerate(passages, start=1)
@@ -152,6 +157,13 @@ async def stream_answer(
         pieces.append(token)
         yield token
     yield Draft("".join(pieces))
+
+
+async def stream_draft(draft: Draft) -> AsyncIterator[str | Draft]:
+    """A finished answer as a stream: word by word, then the draft itself."""
+    for piece in re.findall(r"\S+\s*", draft.text):
+        yield piece
+    yield draft
 
 
 def citations_for(draft: Draft, passages: Sequence[Passage]) -> list[dict[str, Any]]:

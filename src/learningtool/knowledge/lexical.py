@@ -139,6 +139,16 @@ async def _postgres(
     return [(chunk_id, float(rank)) for chunk_id, rank in rows.all()]
 
 
+async def absent(session: AsyncSession, notebook_id: str, words: list[str]) -> list[str]:
+    """The words (each a single term) that no passage of the notebook contains; words
+    that are no search term at all (stop words) are never reported."""
+    missing = []
+    for word in words:
+        if terms(word) and not await search(session, notebook_id, word, 1):
+            missing.append(word)
+    return missing
+
+
 async def rebuild(session: AsyncSession) -> None:
     """Rebuild the SQLite FTS table from `chunks` (PostgreSQL's column is generated)."""
     if _dialect(session) != "sqlite":

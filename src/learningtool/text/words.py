@@ -24,3 +24,19 @@ def stem(word: str) -> str:
 
 def content_words(text: str) -> set[str]:
     return {stem(w) for w in _WORD.findall(text) if w.lower() not in STOP and len(w) > 1}
+
+
+# A name as written: mixed case ("GitHub", "RStudio"), letters with digits ("ggplot2"),
+# capitals ("SQL", "LFS"), or a capitalised word after the first ("Excel"). Versions
+# ("v2", "3.11") are numbers, not names.
+_NAME = re.compile(r"\b(?:[A-Z][a-z]+[A-Z]\w*|[A-Za-z]+\d\w*|[A-Z]{2,}\w*|[A-Z][a-z]{2,})\b")
+_VERSION = re.compile(r"[vV]?\d+(?:\.\d+)*")
+
+
+def names(question: str) -> list[str]:
+    """The names a question uses, in order, without repeats; its first word is skipped
+    (every sentence opens with a capital)."""
+    words = question.split(maxsplit=1)
+    rest = words[1] if len(words) > 1 else ""
+    found = [m.group() for m in _NAME.finditer(rest) if not _VERSION.fullmatch(m.group())]
+    return list(dict.fromkeys(found))
