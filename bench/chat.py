@@ -245,6 +245,8 @@ SPAN_TARGETS = (
     ("learningtool.knowledge.graph:LightRagGraph", "query", "search.graph"),
     ("learningtool.knowledge.search", "_passages", "search.passages"),
     ("learningtool.chat.claims", "check", "answer.claims"),
+    ("learningtool.chat.claims", "check_quotes", "answer.claims (offline quotes)"),
+    ("learningtool.chat.relevance", "score", "answer.relevance (offline)"),
     ("learningtool.chat.service", "_finish", "answer.store"),
 )
 
