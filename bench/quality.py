@@ -469,6 +469,30 @@ async def tune(corpus: Corpus, questions: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
+async def cost(corpus: Corpus, questions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Wall time of a search alone and of a whole offline answer (the same search, then the
+    sentences scored by meaning, the quotes checked), interleaved per question: the answer's
+    own cost is the difference. Ratios matter; the machine is shared."""
+    import statistics
+
+    searched: list[float] = []
+    answered: list[float] = []
+    for question in questions[:30]:
+        began = time.perf_counter()
+        await corpus.bench.search(corpus.notebook_id, question["question"], "hybrid")
+        searched.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        await corpus.bench.compose(corpus.notebook_id, question["question"])
+        answered.append(time.perf_counter() - began)
+    search_ms, answer_ms = statistics.median(searched) * 1e3, statistics.median(answered) * 1e3
+    return {
+        "questions": len(searched),
+        "search_p50_ms": r(search_ms, 1),
+        "answer_p50_ms": r(answer_ms, 1),
+        "answer_over_search": r(answer_ms / search_ms, 2),
+    }
+
+
 def _chunk_hit(corpus: Corpus, chunk_id: str, target: tuple[str, tuple[int, int]]) -> bool:
     source_id, start, end = corpus.chunks[chunk_id]
     return source_id == target[0] and covers(start, min(end, start + PASSAGE_CHARS), target[1])
@@ -502,6 +526,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await corpus.load()
                 questions = load_questions(name)
                 entry: dict[str, Any] = {"ingest": corpus.ingest, "questions": len(questions)}
+                if "cost" in args.parts:
+                    log(f"{name}: cost of an offline answer")
+                    entry["cost"] = await cost(corpus, questions)
                 if "tune" in args.parts:
                     log(f"{name}: tuning on dev")
                     entry["tune_dev"] = await tune(corpus, questions)
@@ -554,7 +581,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", action="append", choices=corpus_names())
     parser.add_argument(
-        "--parts", default="search,chat,study,topics", help="and `tune` (dev questions only)"
+        "--parts",
+        default="search,chat,study,topics,cost",
+        help="and `tune` (dev questions only)",
     )
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--examples", type=int, default=8, help="misses shown per corpus")

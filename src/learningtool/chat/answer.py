@@ -93,7 +93,7 @@ async def rewrite(
 async def offline_answer(question: str, passages: Sequence[Passage], embedder: Embedder) -> Draft:
     """The sentences of the passages closest in meaning to the question, or `NO_ANSWER`
     when even the best of them is not close enough (`relevance.thresholds`)."""
-    candidates = relevance.candidates([block(p) for p in passages])
+    candidates = relevance.candidates([block(p) for p in passages[: relevance.PASSAGES]])
     if not candidates:
         return Draft(NO_ANSWER)
     scores = await relevance.score(embedder, question, candidates)
