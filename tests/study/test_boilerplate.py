@@ -120,3 +120,15 @@ def test_cloze_answers_are_terms_not_url_pieces_numbers_or_stop_words() -> None:
         assert not learnable_answer(bad), bad
     for good in ("chlorophyll", "Calvin cycle", "1789", "RuBisCO"):
         assert learnable_answer(good), good
+
+
+def test_a_verb_is_not_a_cloze_answer() -> None:
+    from learningtool.study.offline import _verb_slot
+
+    text = "To protect your rights, you may remove the notices from copies of the chloroplast."
+    for verb in ("protect", "remove"):
+        start = text.index(verb)
+        assert _verb_slot(text, 0, start, verb), verb
+    start = text.index("chloroplast")
+    assert not _verb_slot(text, 0, start, "chloroplast")
+    assert not _verb_slot("Notes go to Git.", 0, 11, "Git")  # a name is no verb

@@ -391,6 +391,8 @@ def _cloze(
         return None
     if answer.lower() == boilerplate.subject_of(section.title):
         return None  # "find" in find's manual page: true of every sentence
+    if _verb_slot(text, sentence.start, spans[0][0], answer):
+        return None  # "To [protect] your rights": a verb tests grammar, not the subject
     rest = front.replace(BLANK, " ").lower()
     answer_words = [normalize(w) for _, _, w in tokens(answer)]
     if len(answer_words) == 1 and answer_words[0] in section.common:
@@ -427,6 +429,22 @@ def learnable_answer(answer: str) -> bool:
         and not all(w in STOPWORDS or w in _URL_PIECES or w.isdigit() for w in lowered)
         and not (len(words) == 1 and len(words[0]) <= 2)
     )
+
+
+# Words after which a single lower-case word is a verb: "to [protect]", "you may [remove]".
+_VERB_CUES = frozenset(
+    "to can could may might must shall should will would you we they i "
+    "does do did not also only".split()
+)
+
+
+def _verb_slot(text: str, sentence_start: int, start: int, answer: str) -> bool:
+    """Is a one-word, lower-case answer in a verb's place: right after "to", a modal, a
+    subject pronoun or a negation?"""
+    if len(answer.split()) != 1 or not answer[:1].islower():
+        return False
+    before = [w.lower() for _, _, w in tokens(text, sentence_start, start)]
+    return bool(before) and before[-1] in _VERB_CUES
 
 
 def _inside_token(text: str, start: int, end: int) -> bool:
