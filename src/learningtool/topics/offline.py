@@ -34,7 +34,11 @@ class Candidate:
 
 
 MAX_WORDS = 2
-POOL = 10  # YAKE phrases read per phrase wanted: most share a word with a better one
+# YAKE phrases read per phrase wanted. Three are enough for most texts; in a Git manual
+# nearly every phrase shares "git" or "commit" with a better one and only two were left,
+# so a text that keeps fewer than `MIN_KEPT` reads `WIDE_POOL` (reading that many always
+# brought weaker, thin phrases to the top in the licences: "licensor provides").
+POOL, WIDE_POOL, MIN_KEPT = 3, 10, 5
 MIN_SINGLE_WORD = 10  # letters: "move", "sequence" or "statement" alone is no topic
 _GENERIC_ENDINGS = ("ed", "ing", "ly", "tion", "ment", "ness", "ity", "ance", "ence")
 
@@ -48,9 +52,16 @@ def key_phrases(text: str, limit: int = CANDIDATES) -> list[str]:
     network") or a piece of an address, and no phrase sharing a word with a better one
     ("tectonic plate" after "plate tectonics")."""
     text = boilerplate.clean(text)
+    kept = _phrases(text, limit, POOL)
+    if len(kept) < min(MIN_KEPT, limit):
+        kept = _phrases(text, limit, WIDE_POOL)
+    return kept
+
+
+def _phrases(text: str, limit: int, pool: int) -> list[str]:
     kept: list[str] = []
     used: set[str] = set()
-    for phrase in keyphrases.extract(text, POOL * limit):
+    for phrase in keyphrases.extract(text, pool * limit):
         words = phrase.split()
         if len(words) > MAX_WORDS or used & set(words) or not _wordlike(words):
             continue
