@@ -289,6 +289,41 @@ def cpus_usable() -> int | None:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
+# -- the app in-process ---------------------------------------------------------------------
+
+
+async def open_offline_app(data_dir: Path, **settings: Any) -> tuple[Any, str]:
+    """The app context on a fresh data directory (SQLite, local embedder, graph on, no
+    in-app worker; `settings` override) and the id of a user made for the bench."""
+    from learningtool.config import Settings
+    from learningtool.db import session_scope
+    from learningtool.main import open_context
+    from learningtool.user import service as user_service
+
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "embedding_provider": "local",
+        "graph_enabled": True,
+        "log_level": "WARNING",
+        "worker_enabled": False,
+        **settings,
+    }
+    context = await open_context(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+    async with session_scope(context.sessions) as session:
+        user = await user_service.create_user(session, "bench")
+    return context, str(user.id)
+
+
+async def new_notebook(context: Any, user_id: str, name: str) -> str:
+    """A notebook of the bench user, committed; its id."""
+    from learningtool.db import session_scope
+    from learningtool.notebook import service as notebook_service
+
+    async with session_scope(context.sessions) as session:
+        notebook = await notebook_service.create_notebook(session, owner_id=user_id, name=name)
+        return str(notebook.id)
+
+
 def loadavg() -> list[float]:
     """The 1, 5 and 15 minute load averages, to 2 digits."""
     return [round(value, 2) for value in os.getloadavg()]

@@ -47,7 +47,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.common import emit, identity, loadavg, log, machine, r  # noqa: E402
+from bench.common import (  # noqa: E402
+    emit,
+    identity,
+    loadavg,
+    log,
+    machine,
+    new_notebook,
+    open_offline_app,
+    r,
+)
 from bench.quality_corpus import (  # noqa: E402
     QUESTIONS_DIR,
     corpus_names,
@@ -133,11 +142,7 @@ class Bench:
         self.user_id = ""
 
     async def open(self) -> None:
-        from learningtool.config import Settings
-        from learningtool.db import session_scope
         from learningtool.logs import configure_logging
-        from learningtool.main import open_context
-        from learningtool.user import service as user_service
 
         configure_logging("WARNING")  # structlog's default prints on stdout, the report's
         llm: dict[str, Any] = {}
@@ -148,33 +153,14 @@ class Bench:
                 "llm_model": self.args.llm_model,
                 "llm_api_key": self.args.llm_api_key or "none",
             }
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            data_dir=self.data_dir,
-            embedding_provider="local",
-            graph_enabled=True,
-            log_level="WARNING",
-            worker_enabled=False,
-            **llm,
-        )
-        self.context = await open_context(settings)
-        async with session_scope(self.context.sessions) as session:
-            user = await user_service.create_user(session, "bench")
-            self.user_id = user.id
+        self.context, self.user_id = await open_offline_app(self.data_dir, **llm)
 
     async def close(self) -> None:
         if self.context is not None:
             await self.context.close()
 
     async def notebook(self, name: str) -> str:
-        from learningtool.db import session_scope
-        from learningtool.notebook import service as notebook_service
-
-        async with session_scope(self.context.sessions) as session:
-            notebook = await notebook_service.create_notebook(
-                session, owner_id=self.user_id, name=name
-            )
-            return str(notebook.id)
+        return await new_notebook(self.context, self.user_id, name)
 
     async def upload(self, notebook_id: str, paths: list[Path]) -> dict[str, str]:
         """Add each file as an upload (title: its file name); document name -> source id."""

@@ -8,16 +8,15 @@ import re
 from functools import cache
 from pathlib import Path
 
+from learningtool.text import words
+from learningtool.text.words import stem
+
 CORPORA_DIR = Path(__file__).resolve().parent / "quality" / "corpora"
 QUESTIONS_DIR = Path(__file__).resolve().parent / "quality" / "questions"
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
-STOP = frozenset(
-    "a an the and or but of in on at to for from by with as is are was were be been being "
-    "it its this that these those there their they them he she his her we you i not no "
-    "do does did has have had can could may might will would should which who whom what "
-    "when where why how than then so such also into about over under between my me your "
-    "if any all one".split()
-)
+# The service's stop words (`learningtool.text.words`) and a few more that a question's
+# wording brings and its evidence need not share.
+STOP = words.STOP | frozenset("my me your if any all one".split())
 
 
 def corpus_names() -> list[str]:
@@ -44,16 +43,8 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def _stem(word: str) -> str:
-    word = word.lower()
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
 def content_words(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(text) if w.lower() not in STOP and len(w) > 1}
+    return {stem(w) for w in _WORD.findall(text) if w.lower() not in STOP and len(w) > 1}
 
 
 def evidence_overlap(question: str, evidence: str) -> float:

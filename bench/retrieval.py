@@ -73,7 +73,17 @@ if str(REPO_ROOT) not in sys.path:
 
 # Light imports only at module level: the pool and graph processes (spawn) import this
 # script again as `__mp_main__`; the service stack is imported inside functions.
-from bench.common import emit, identity, loadavg, log, machine, ms_stats, r  # noqa: E402
+from bench.common import (  # noqa: E402
+    emit,
+    identity,
+    loadavg,
+    log,
+    machine,
+    ms_stats,
+    new_notebook,
+    open_offline_app,
+    r,
+)
 
 DOC_ROOT = Path("/usr/share/doc/python3/html")
 LATENCY_DIRS = ("library", "reference", "howto")
@@ -176,23 +186,7 @@ class Bench:
         self.page_cache: dict[Path, Page] = {}
 
     async def open(self) -> None:
-        from learningtool.config import Settings
-        from learningtool.db import session_scope
-        from learningtool.main import open_context
-        from learningtool.user import service as user_service
-
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            data_dir=self.data_dir,
-            embedding_provider="local",
-            graph_enabled=True,
-            log_level="WARNING",
-            worker_enabled=False,
-        )
-        self.context = await open_context(settings)
-        async with session_scope(self.context.sessions) as session:
-            user = await user_service.create_user(session, "bench")
-            self.user_id = user.id
+        self.context, self.user_id = await open_offline_app(self.data_dir)
 
     async def close(self) -> None:
         if self.context is not None:
@@ -207,14 +201,7 @@ class Bench:
         return page
 
     async def notebook(self, name: str) -> str:
-        from learningtool.db import session_scope
-        from learningtool.notebook import service as notebook_service
-
-        async with session_scope(self.context.sessions) as session:
-            notebook = await notebook_service.create_notebook(
-                session, owner_id=self.user_id, name=name
-            )
-            return str(notebook.id)
+        return await new_notebook(self.context, self.user_id, name)
 
     async def upload_pages(self, notebook_id: str, paths: list[Path]) -> dict[str, Any]:
         """Stage each page with the blob store, add it with `add_upload`, run the ingestion

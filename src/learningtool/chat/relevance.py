@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from learningtool.knowledge.embed import Embedder
 from learningtool.text import boilerplate
@@ -92,8 +93,8 @@ def candidates(blocks: Sequence[Block]) -> list[Candidate]:
     shorter than `MIN_WORDS` words, not longer than `MAX_CHARS`; spans in the source."""
     found: list[Candidate] = []
     for group, block in enumerate(blocks):
-        pieces = [block.text[s.start : s.end] for s in split_sentences(block.text) if not s.heading]
         spans = [s for s in split_sentences(block.text) if not s.heading]
+        pieces = [block.text[s.start : s.end] for s in spans]
         for index, (sentence, piece) in enumerate(zip(spans, pieces, strict=True)):
             if len(piece) > MAX_CHARS or len(piece.split()) < MIN_WORDS:
                 continue
@@ -118,10 +119,8 @@ async def score(embedder: Embedder, question: str, found: Sequence[Candidate]) -
     """Relevance of each candidate to the question (higher is better)."""
     if not found:
         return []
-    query = np.asarray((await embedder.embed_query(question))[0], dtype=np.float32)
     texts = [f"{c.label}: {' '.join(c.text.split())}".removeprefix(": ") for c in found]
-    vectors = np.asarray(await embedder.embed(texts + [c.around for c in found]), np.float32)
-    cosines = vectors @ query
+    cosines = await _cosines(embedder, question, texts + [c.around for c in found])
     labelled, around = cosines[: len(found)], cosines[len(found) :]
     return [
         float((a + b) / 2) - RANK_PENALTY * c.group
@@ -131,8 +130,14 @@ async def score(embedder: Embedder, question: str, found: Sequence[Candidate]) -
 
 async def score_text(embedder: Embedder, question: str, sentences: Sequence[str]) -> list[float]:
     """Relevance of sentences read alone (no title, no neighbours): the claim check."""
-    return await score(
-        embedder,
-        question,
-        [Candidate(0, i, 0, len(s), s, "", " ".join(s.split())) for i, s in enumerate(sentences)],
-    )
+    if not sentences:
+        return []
+    cosines = await _cosines(embedder, question, [" ".join(s.split()) for s in sentences])
+    return [float(c) for c in cosines]
+
+
+async def _cosines(embedder: Embedder, question: str, texts: list[str]) -> NDArray[np.float32]:
+    query = np.asarray((await embedder.embed_query(question))[0], dtype=np.float32)
+    vectors = np.asarray(await embedder.embed(texts), dtype=np.float32)
+    result: NDArray[np.float32] = vectors @ query
+    return result
