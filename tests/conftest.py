@@ -117,6 +117,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         log_level="WARNING",
         embedding_provider="hashing",
         graph_enabled=False,  # the graph's own tests start its worker process
+        rate_sign_in_failures_per_minute=0,  # tests send bad tokens on purpose (test_limits)
     )
 
 
@@ -144,7 +145,7 @@ class Api:
 
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[Api]:
-    app = create_app(settings)
+    app = create_app(settings, reraise=True)  # every unexpected error fails its test
     async with app.router.lifespan_context(app):
         context: AppContext = app.state.context
         yield Api(app, context, await _local_token(context))

@@ -3,12 +3,15 @@ source text, exclusions, isolation between notebooks, export."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
 
 from learningtool.jobs.worker import Worker
+from learningtool.knowledge.graph import FakeGraph, GraphError, GraphHit
 from tests.conftest import Api
 
 DOCS = {
@@ -140,6 +143,35 @@ async def test_bad_search_input(client: AsyncClient, notebook: tuple[str, dict])
     assert (await client.get(base, params={"q": "!!! ???"})).status_code == 200
 
 
+class DownGraph(FakeGraph):
+    async def query(self, notebook_id: str, question: str, k: int = 10) -> list[GraphHit]:
+        raise GraphError("the graph worker failed to start: another worker holds the lock")
+
+
+class StuckGraph(FakeGraph):
+    async def query(self, notebook_id: str, question: str, k: int = 10) -> list[GraphHit]:
+        await asyncio.sleep(60)
+        return []
+
+
+@pytest.mark.parametrize("graph", [DownGraph, StuckGraph])
+async def test_hybrid_search_carries_on_without_a_graph_that_fails_or_hangs(
+    api: Api, client: AsyncClient, notebook: tuple[str, dict], graph: type[FakeGraph]
+) -> None:
+    """The audit saw hybrid search wait about 11 s and fail when the graph was unavailable."""
+    notebook_id, _ = notebook
+    api.context.graph = graph()
+    started = time.monotonic()
+    passages = await search(client, notebook_id, "Which cycle fixes carbon dioxide?")
+    assert time.monotonic() - started < 10
+    assert "Calvin cycle" in passages[0]["text"] and "graph" not in passages[0]["ranks"]
+    if graph is DownGraph:  # asked for the graph alone: its failure is the answer
+        alone = await client.get(
+            f"/api/v1/notebooks/{notebook_id}/search", params={"q": "carbon", "mode": "graph"}
+        )
+        assert alone.status_code == 503 and "graph" in alone.json()["error"]["message"]
+
+
 async def test_export_markdown(client: AsyncClient, notebook: tuple[str, dict]) -> None:
     notebook_id, _ = notebook
     response = await client.get(f"/api/v1/notebooks/{notebook_id}/export")
@@ -149,6 +181,28 @@ async def test_export_markdown(client: AsyncClient, notebook: tuple[str, dict]) 
     body = response.text
     assert body.startswith("# Study") and "### 1. photosynthesis.md" in body
     assert "#### Calvin cycle" in body and "Robespierre" in body
+
+
+async def test_export_markdown_keeps_html_from_a_source_inert(
+    api: Api, client: AsyncClient
+) -> None:
+    """An HTML page that shows code escapes it (`&lt;script&gt;`); extraction gives back
+    `<script>`, which the export used to write as a live tag."""
+    notebook = (await client.post("/api/v1/notebooks", json={"name": "Web"})).json()["id"]
+    page = (
+        b"<html><head><title>XSS &lt;b&gt;demo&lt;/b&gt;</title></head><body><h1>Escaping</h1>"
+        b"<p>Never write &lt;script&gt;alert(1)&lt;/script&gt; into a page unescaped.</p>"
+        b"</body></html>"
+    )
+    await client.post(
+        f"/api/v1/notebooks/{notebook}/sources",
+        files={"file": ("page.html", page, "text/html")},
+        data={"title": "<img src=x onerror=alert(2)>"},
+    )
+    await Worker(api.context).drain()
+    body = (await client.get(f"/api/v1/notebooks/{notebook}/export")).text
+    assert "Never write &lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert "<script" not in body and "<img" not in body and "<b>" not in body
 
 
 async def test_reindex_rebuilds_from_sql_with_the_same_results(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,6 +192,32 @@ async def test_malformed_bodies_are_422(client: AsyncClient, notebook: str) -> N
         url, content=b"--b\r\ngarbage", headers={"content-type": "multipart/form-data; boundary=b"}
     )
     assert broken.status_code == 422
+
+
+async def test_form_fields_and_part_headers_are_bounded(
+    api: Api, client: AsyncClient, notebook: str
+) -> None:
+    """The audit sent 20,000 extra form fields and they were accepted; python-multipart
+    bounds a part's header itself."""
+    url = f"/api/v1/notebooks/{notebook}/sources"
+    many = {f"field{n}": "x" for n in range(25)}
+    crowded = await client.post(
+        url, data=many, files={"file": ("a.md", b"# A\n\nText.\n", "text/markdown")}
+    )
+    assert crowded.status_code == 422 and "more than 20 fields" in crowded.text
+    head = b'--b\r\nContent-Disposition: form-data; name="t"; x="' + b"y" * 20_000 + b'"\r\n\r\n'
+    long_header = await client.post(
+        url, content=head, headers={"content-type": "multipart/form-data; boundary=b"}
+    )
+    assert long_header.status_code == 422
+    async with api.context.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Source)) == 0
+    blobs = api.context.settings.notebooks_dir / notebook / "blobs"
+    assert await asyncio.to_thread(_listing, blobs) == []
+
+
+def _listing(folder: Path) -> list[Path]:
+    return list(folder.iterdir()) if folder.exists() else []
 
 
 @pytest.mark.parametrize(

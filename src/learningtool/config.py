@@ -33,6 +33,20 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    # Rate limits (per process; 0 turns one off)
+    rate_sign_in_failures_per_minute: float = Field(
+        default=10, ge=0, description="Failed sign-ins per client address (burst 20)."
+    )
+    rate_sources_per_minute: float = Field(
+        default=60, ge=0, description="Sources added per user (burst 60)."
+    )
+    rate_chat_per_minute: float = Field(
+        default=20, ge=0, description="Chat messages per user (burst 10)."
+    )
+    rate_research_per_minute: float = Field(
+        default=6, ge=0, description="Research runs started per user (burst 3)."
+    )
+
     # Jobs
     worker_enabled: bool = Field(default=True, description="Run a job worker inside the app.")
     worker_concurrency: int = Field(default=4, ge=1, le=64)
@@ -47,7 +61,15 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0, description="Per file.")
     max_text_chars: int = Field(default=5_000_000, gt=0, description="Pasted text.")
     extract_workers: int = Field(default=2, ge=1, description="Processes for extraction/OCR/ASR.")
-    extract_timeout_seconds: float = Field(default=600.0, gt=0, description="Per source.")
+    extract_timeout_seconds: float = Field(
+        default=600.0, gt=0, description="Per source, counted while its processing runs."
+    )
+    extract_memory_mb: int = Field(
+        default=2048,
+        ge=0,
+        description="Address space each processing process may use beyond its start-up "
+        "footprint (OCR of a 300 dpi page needs about 1.7 GB); 0 for no limit.",
+    )
     chunk_max_tokens: int = Field(
         default=240, ge=32, description="Chunk budget; MiniLM embeds only ~256 word-pieces."
     )

@@ -123,7 +123,7 @@ async def create_context(settings: Settings) -> AppContext:
         sessions=sessions,
         signals=signals,
         blobs=BlobStore(settings.notebooks_dir),
-        cpu=CpuPool(settings.extract_workers),
+        cpu=CpuPool(settings.extract_workers, memory_mb=settings.extract_memory_mb or None),
         embed_pool=embed_pool,
         embedder=embedder,
         vectors=VectorIndex(embedder),

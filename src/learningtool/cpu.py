@@ -1,17 +1,24 @@
-"""A bounded process pool for CPU-bound work (extraction, OCR, speech to text).
+"""A bounded pool of processes for CPU-bound work (extraction, OCR, speech to text, embedding).
 
-Threads would keep the GIL busy and delay the event loop; processes do not. A task that
-overruns its time cap cannot be cancelled inside a `ProcessPoolExecutor`, so the pool's
-processes are killed and a fresh pool replaces it: the overrunning task fails with a timeout
-and any other task in flight fails as interrupted (its job is retried).
+Threads would keep the GIL busy and delay the event loop; processes do not. The pool is a set
+of slots, each one process of its own (a one-worker `ProcessPoolExecutor`), handed to one task
+at a time:
+- a task's time cap counts only while it runs: waiting for a free slot is not charged to it
+  (a queue of slow OCR jobs used to make the files behind them fail);
+- a task that overruns, or whose caller gives up on it, is stopped by killing its own
+  process only: no other task is interrupted;
+- each process may get an address-space limit (`memory_mb` beyond its start-up footprint), so
+  a document that would need gigabytes fails with `CpuMemoryError` instead of taking the
+  machine's memory (Linux: the limit is read from /proc; elsewhere there is none).
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -23,50 +30,111 @@ class CpuTimeout(Exception):
 
 
 class CpuInterrupted(Exception):
-    """The pool was reset under this task (another task overran its time cap)."""
+    """The task's process stopped under it (killed from outside, or crashed)."""
+
+
+class CpuMemoryError(Exception):
+    """The task needed more memory than its process may use."""
+
+
+def _limit_memory(headroom_bytes: int) -> None:
+    """Runs in each process before its first task: caps its address space (heap, mappings,
+    thread stacks) at what it holds now plus `headroom_bytes`. The start-up footprint is not
+    ours to choose (a spawned process imports the parent's main module first: under
+    `langgraph dev` that is a whole server), so a fixed cap could leave no room at all."""
+    import resource
+
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[0])
+    limit = pages * resource.getpagesize() + headroom_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+class _Slot:
+    """One process, started on first use and replaced after it is killed."""
+
+    def __init__(self, memory_bytes: int | None) -> None:
+        self.memory_bytes = memory_bytes
+        self.executor: ProcessPoolExecutor | None = None
+
+    async def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Creating the process and writing to its pipe block: both happen in a thread."""
+        if self.executor is None:
+            self.executor = await asyncio.to_thread(self._start)
+        return await asyncio.to_thread(self.executor.submit, fn, *args)
+
+    def _start(self) -> ProcessPoolExecutor:
+        # spawn: forking a process that runs an event loop and threads is unsafe.
+        context = multiprocessing.get_context("spawn")
+        if self.memory_bytes is None or not sys.platform.startswith("linux"):
+            return ProcessPoolExecutor(1, mp_context=context)
+        return ProcessPoolExecutor(
+            1, mp_context=context, initializer=_limit_memory, initargs=(self.memory_bytes,)
+        )
+
+    async def kill(self) -> None:
+        executor, self.executor = self.executor, None
+        if executor is not None:
+            await asyncio.to_thread(_kill, executor)
+
+    async def close(self) -> None:
+        executor, self.executor = self.executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
 
 class CpuPool:
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, memory_mb: int | None = None) -> None:
         self.workers = workers
-        self._executor: ProcessPoolExecutor | None = None
+        self.memory_mb = memory_mb
+        memory_bytes = memory_mb * 2**20 if memory_mb else None
+        self._slots = [_Slot(memory_bytes) for _ in range(max(1, workers))]
+        self._idle: asyncio.Queue[_Slot] | None = None
 
-    async def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            # spawn: forking a process that runs an event loop and threads is unsafe.
-            context = multiprocessing.get_context("spawn")
-            self._executor = await asyncio.to_thread(
-                ProcessPoolExecutor, self.workers, mp_context=context
-            )
-        return self._executor
+    def _queue(self) -> asyncio.Queue[_Slot]:
+        if self._idle is None:  # made on first use, on the loop that uses the pool
+            self._idle = asyncio.Queue()
+            for slot in self._slots:
+                self._idle.put_nowait(slot)
+        return self._idle
 
     async def run(self, seconds: float, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args)` in a worker process; give up after `seconds`.
+        """Run `fn(*args)` in a process of the pool once one is free; give up after `seconds`
+        of running."""
+        idle = self._queue()
+        slot = await idle.get()
+        try:
+            return await self._run_on(slot, seconds, fn, *args)
+        finally:
+            idle.put_nowait(slot)
 
-        Creating the pool and submitting to it start processes and write to pipes, which
-        would block the loop: both happen in a thread."""
-        executor = await self._pool()
+    async def _run_on(self, slot: _Slot, seconds: float, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            future = await slot.submit(fn, *args)
+        except BrokenProcessPool:  # the process died while idle: the task never started
+            await slot.kill()
+            future = await slot.submit(fn, *args)
         try:
             async with asyncio.timeout(seconds):
-                future = await asyncio.to_thread(executor.submit, fn, *args)
                 return await asyncio.wrap_future(future)
         except TimeoutError:
-            await self._reset(executor)
+            await slot.kill()
             raise CpuTimeout(f"gave up after {seconds:g} s") from None
+        except asyncio.CancelledError:
+            if not future.done():  # nobody waits for it any more: free the slot now
+                await asyncio.shield(slot.kill())
+            raise
         except BrokenProcessPool:
-            await self._reset(executor)
+            await slot.kill()
             raise CpuInterrupted("the worker process stopped") from None
-
-    async def _reset(self, executor: ProcessPoolExecutor) -> None:
-        if self._executor is not executor:
-            return
-        self._executor = None
-        await asyncio.to_thread(_kill, executor)
+        except MemoryError:
+            await slot.kill()  # a process that ran out may hold fragments: start afresh
+            limit = f" of {self.memory_mb} MB" if self.memory_mb else ""
+            raise CpuMemoryError(f"it needed more memory than the limit{limit}") from None
 
     async def close(self) -> None:
-        if self._executor is not None:
-            executor, self._executor = self._executor, None
-            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        for slot in self._slots:
+            await slot.close()
 
 
 def _kill(executor: ProcessPoolExecutor) -> None:

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
+from learningtool.errors import InvalidInput
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -36,14 +38,38 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        connect_args=_postgres_connect_args(parsed),
-    )
+    else:
+        engine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args=_postgres_connect_args(parsed),
+        )
+    event.listen(engine.sync_engine, "before_cursor_execute", _refuse_nul)
+    return engine
+
+
+def _refuse_nul(
+    _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _many: bool
+) -> None:
+    """PostgreSQL cannot hold U+0000 in text and answers a NUL in any stored field, search
+    query or path id with an error the app would turn into a 500. Every statement's
+    parameters are checked here, in one place, on both backends (so they behave alike): a NUL
+    anywhere is the client's mistake and gets a 422. Extracted document text never reaches
+    this: extraction removes control characters."""
+    if _holds_nul(parameters):
+        raise InvalidInput("the request holds a NUL character (U+0000), which cannot be stored")
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _postgres_connect_args(url: URL) -> dict[str, Any]:

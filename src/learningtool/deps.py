@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -13,6 +13,7 @@ from learningtool.context import AppContext
 from learningtool.errors import Unauthorized
 from learningtool.models import Notebook, User
 from learningtool.notebook import service as notebook_service
+from learningtool.ratelimit import RateLimits
 from learningtool.user import service as user_service
 
 
@@ -40,19 +41,41 @@ AppDep = Annotated[AppContext, Depends(get_app_context)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+def get_rate_limits(request: Request) -> RateLimits:
+    limits: RateLimits = request.app.state.rate_limits
+    return limits
+
+
 async def get_current_user(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
+    """The caller. A client address with too many failed sign-ins is refused (429) before
+    its token is even looked at, so guessing tokens is slow."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required")
+    failures = get_rate_limits(request).sign_in
+    address = request.client.host if request.client else "unknown"
+    failures.check(address)
     user = await user_service.authenticate(session, credentials.credentials)
     if user is None:
+        failures.spend(address)
         raise Unauthorized("the token is not valid")
     return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def rate_limited(action: str) -> Any:
+    """A route dependency spending one of the caller's `action` allowance (429 when none is
+    left): `dependencies=[rate_limited("chat")]`."""
+
+    async def take(request: Request, user: CurrentUser) -> None:
+        getattr(get_rate_limits(request), action).take(user.id)
+
+    return Depends(take)
 
 
 async def get_notebook(

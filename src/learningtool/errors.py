@@ -7,6 +7,7 @@
     ├── Unauthorized         (401 unauthorized)
     ├── PayloadTooLarge      (413 payload_too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
+    ├── TooManyRequests      (429 too_many_requests, with Retry-After)
     └── ServiceUnavailable   (503 unavailable)
 
 Services raise these; `install_error_handlers` maps them to
@@ -23,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +69,15 @@ class UnsupportedMediaType(AppError):
     code = "unsupported_media_type"
 
 
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "unavailable"
@@ -103,6 +114,8 @@ def _response(
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     return _response(exc.status_code, exc.code, exc.message, exc.details, headers)
 
 
@@ -123,13 +136,46 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return _response(422, "invalid_input", "request is not valid", {"errors": problems})
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled_error", path=request.url.path, exc_info=exc)
-    return _response(500, "internal_error", "internal error")
+class UnexpectedErrors:
+    """Pure ASGI middleware: any other exception becomes the JSON 500 and goes to the log.
+
+    Starlette's own handler for `Exception` answers and then raises again, and the server
+    closes the connection on that; a pooled client's next, unrelated request on the same
+    connection then failed too. Here the error ends with the answer, and the connection stays
+    usable. A response already under way cannot be replaced: that error propagates.
+
+    `reraise` (tests) answers and then raises as well, so that a test client that raises
+    app exceptions sees every bug, a blocking call caught by the guard included."""
+
+    def __init__(self, app: ASGIApp, reraise: bool = False) -> None:
+        self.app = app
+        self.reraise = reraise
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as error:
+            log.error("unhandled_error", path=scope.get("path"), exc_info=error)
+            if started:
+                raise
+            response = _response(500, "internal_error", "internal error")
+            await response(scope, receive, send)
+            if self.reraise:
+                raise
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, *, reraise: bool = False) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(UnexpectedErrors, reraise=reraise)

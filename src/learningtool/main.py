@@ -22,11 +22,13 @@ from learningtool.config import Settings, get_settings
 from learningtool.context import AppContext, create_context
 from learningtool.db import session_scope
 from learningtool.errors import install_error_handlers
+from learningtool.headers import SecurityHeaders
 from learningtool.health import router as health_router
 from learningtool.jobs.registry import load_handlers
 from learningtool.jobs.worker import Worker
 from learningtool.logs import configure_logging
 from learningtool.metrics import LoopLagMonitor, RequestMetricsMiddleware
+from learningtool.ratelimit import RateLimits
 from learningtool.user import service as user_service
 
 log = structlog.get_logger(__name__)
@@ -38,7 +40,7 @@ async def open_context(settings: Settings) -> AppContext:
     The objects loaded by start-up (modules, metadata) live as long as the process; freezing
     them keeps the collector from walking them again, which otherwise costs a 60-100 ms
     pause of the loop at the first full collection (measured in bench/jobs.py)."""
-    await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(private_data_dir, settings.data_dir)
     await asyncio.to_thread(migrate.upgrade, settings.sqlalchemy_url)
     load_handlers(settings.job_modules)
     context = await create_context(settings)
@@ -47,26 +49,30 @@ async def open_context(settings: Settings) -> AppContext:
     return context
 
 
+def private_data_dir(path: Path) -> None:
+    """The data directory holds every user's notebooks, the database and the token: it is
+    made 0700, and this process and the processes it starts create files 0600 and folders
+    0700 (umask 077), so that the database, its WAL and the graph's files are private too."""
+    os.umask(0o077)
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
 async def local_token(context: AppContext) -> str | None:
     """On the first start, create the local user and keep its token in the data directory
-    (mode 0600) so that each start can show it again; later starts read that file."""
+    (mode 0600); the token is returned then and only then (a log or a terminal scrollback
+    should not collect it at every start)."""
     async with session_scope(context.sessions) as session:
         token = await user_service.ensure_local_user(session)
-    path = context.settings.token_file
     if token is not None:
-        await asyncio.to_thread(_write_private, path, token)
-        return token
-    return await asyncio.to_thread(_read_if_exists, path)
+        await asyncio.to_thread(_write_private, context.settings.token_file, token)
+    return token
 
 
 def _write_private(path: Path, content: str) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(content + "\n")
-
-
-def _read_if_exists(path: Path) -> str | None:
-    return path.read_text().strip() if path.exists() else None
 
 
 async def _warm_up(context: AppContext) -> None:
@@ -82,7 +88,10 @@ async def _warm_up(context: AppContext) -> None:
         log.warning("embedding_warm_up_failed", error=type(error).__name__)
 
 
-def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, configure_logs: bool = True, reraise: bool = False
+) -> FastAPI:
+    """The app; `reraise` (tests) lets unexpected errors reach the caller after the 500."""
     settings = settings or get_settings()
     if configure_logs:
         configure_logging(settings.log_level, json=settings.log_json)
@@ -93,8 +102,13 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         app.state.context = context
         await chat_service.mark_interrupted(context)
         token = await local_token(context)
-        if token is not None:
-            print(f"LearningTool access token: {token}", file=sys.stderr, flush=True)
+        where = context.settings.token_file
+        message = (
+            f"access token: {token} (shown once, kept in {where})"
+            if token
+            else (f"access token: in {where}")
+        )
+        print(f"LearningTool {message}", file=sys.stderr, flush=True)
         context.spawn(_warm_up(context), name="warm-up")
         monitor = LoopLagMonitor(settings.loop_lag_interval_seconds)
         monitor.start()
@@ -119,7 +133,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         summary="Learn from your own material: notebooks, study cards, research, chat.",
         lifespan=lifespan,
     )
-    install_error_handlers(app)
+    app.state.rate_limits = RateLimits.from_settings(settings)
+    install_error_handlers(app, reraise=reraise)
+    app.add_middleware(SecurityHeaders)  # outside the error middleware: 500s get them too
     app.add_middleware(RequestMetricsMiddleware)
     app.include_router(health_router)
     app.include_router(api_router)

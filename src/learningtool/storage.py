@@ -1,9 +1,12 @@
-"""The blob store: a source's original bytes, content-addressed inside its notebook's folder.
+"""The blob store: a source's original bytes, one file per source inside its notebook's folder.
 
-Layout: `<data_dir>/notebooks/<notebook_id>/blobs/<sha256>`. Keeping blobs per notebook makes
-a notebook's purge one folder removal, and a notebook holds a content hash once (sources are
-unique per notebook and hash), so no reference counting is needed. Every file operation runs
-in a worker thread.
+Layout: `<data_dir>/notebooks/<notebook_id>/blobs/<source_id>`. Keeping blobs per notebook
+makes a notebook's purge one folder removal. Blobs are keyed by source, not by content: the
+content hash lives in the source's row (unique per notebook), so a file belongs to exactly one
+source and deleting it never races with a re-add of the same bytes (a content-addressed file
+was shared by the deleted source and its re-added twin, and the purge could remove it under
+the new one). Files written before that change are named by their SHA-256 and still read.
+Every file operation runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -21,8 +24,7 @@ from typing import BinaryIO
 
 from learningtool.errors import PayloadTooLarge
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_ID = re.compile(r"[0-9a-zA-Z]{1,64}")
+_ID = re.compile(r"[0-9a-zA-Z]{1,64}")  # generated ids and legacy SHA-256 keys; never a path
 WRITE_BATCH = 1024 * 1024
 
 
@@ -45,7 +47,7 @@ class BlobStore:
         return self.notebooks_dir / notebook_id / "blobs"
 
     def path(self, notebook_id: str, key: str) -> Path:
-        if not _HEX64.fullmatch(key):
+        if not _ID.fullmatch(key):
             raise ValueError("invalid blob key")
         return self._folder(notebook_id) / key
 
@@ -86,11 +88,11 @@ class BlobStore:
 
         return await self.stage(notebook_id, one(), max_bytes=len(data))
 
-    async def commit(self, notebook_id: str, staged: StagedBlob) -> str:
-        """Move a staged file to its content address. The same content twice ends in one
-        file (an atomic replace by identical bytes)."""
-        await asyncio.to_thread(os.replace, staged.path, self.path(notebook_id, staged.sha256))
-        return staged.sha256
+    async def commit(self, notebook_id: str, staged: StagedBlob, key: str) -> str:
+        """Move a staged file to `key` (its source's id) atomically; committing the same key
+        again (a retried fetch) replaces the file whole."""
+        await asyncio.to_thread(os.replace, staged.path, self.path(notebook_id, key))
+        return key
 
     async def discard(self, staged: StagedBlob) -> None:
         await asyncio.to_thread(_unlink, staged.path)

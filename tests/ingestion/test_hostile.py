@@ -77,6 +77,32 @@ def test_pdf_image_with_huge_declared_size_is_not_decoded() -> None:
     assert_readable(caught.value)
 
 
+def test_ocr_budgets_skip_pages_before_decoding_their_images() -> None:
+    """Per page and per document, the images' declared pixels are weighed before any is
+    decoded: a page over budget is skipped with a warning, the document still reads."""
+    scan = builders.text_image(["Scanned words."])  # 1240 px wide
+    data = builders.pdf_bytes([["A page with a text layer."], scan, scan])
+    pixels = scan.width * scan.height
+    one_page = extract(data, Kind.PDF, ocr=never_called, limits=Limits(max_page_pixels=pixels - 1))
+    assert one_page.meta["ocr_pages"] == []
+    assert "megapixels of images, beyond what OCR reads per page" in one_page.meta["warnings"][0]
+    budget = Limits(max_ocr_pixels=pixels + 1)
+    read: list[int] = []
+    document = extract(data, Kind.PDF, ocr=lambda image: read.append(1) or ["Read."], limits=budget)
+    assert document.meta["ocr_pages"] == [2] and read == [1]
+    assert "per document: skipped" in document.meta["warnings"][0]
+
+
+def test_an_xml_part_too_large_to_parse_is_refused() -> None:
+    """An 85 MB DOCX of empty paragraphs (325 MB of XML) took a worker to 5 GB."""
+    paragraphs = b"<w:p/>" * (2 * MiB // 6)
+    data = _docx_with({"word/extra.xml": paragraphs})
+    with pytest.raises(LimitExceededError, match="MiB XML part") as caught:
+        extract(data, Kind.DOCX, limits=Limits(max_xml_bytes=1 * MiB, max_zip_ratio=1e9))
+    assert caught.value.details["limit"] == "max_xml_bytes"
+    assert_readable(caught.value)
+
+
 def _docx_with(members: dict[str, bytes]) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zipfile warns about the duplicate names we want

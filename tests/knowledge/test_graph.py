@@ -217,6 +217,21 @@ async def test_a_killed_worker_is_replaced_by_the_next_call(graph: LightRagGraph
     assert "subduction zone" in names(await graph.graph("nb1", limit=500))
 
 
+async def test_a_call_cancelled_while_the_worker_starts_leaves_it_usable(
+    graph: LightRagGraph,
+) -> None:
+    """A cancelled first call (a lost job lease, a client gone) used to orphan the process
+    it was starting, which kept the data directory's lock: every later start failed."""
+    first = asyncio.create_task(graph.query("nb1", "anything"))
+    await asyncio.sleep(0.2)  # the worker process is starting (it takes seconds)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    await graph.insert("nb1", BIOLOGY)
+    assert (await graph.query("nb1", "what fixes carbon dioxide", k=1))[0].chunk_id == (
+        "chunkcalvin"
+    )
+
+
 async def test_an_overrunning_call_times_out_and_the_worker_restarts(
     graph: LightRagGraph,
 ) -> None:

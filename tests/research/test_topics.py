@@ -197,6 +197,10 @@ async def test_llm_suggestions_keep_only_those_with_real_passages(
         }))  # fmt: skip
         await Worker(api.context, kinds=["topics.suggest"]).drain()
         assert len(server.requests) == 1
+        [prompt] = server.requests[0].content("user")
+    # A title is data (a web page's <title> can say anything): it sits inside the delimiters.
+    title = prompt.split('<source id="title">\n', 1)[1].split("\n</source>", 1)[0]
+    assert title and title in prompt.split("Passage 1", 1)[0]
     [topic] = await topics_of(client, notebook)
     assert topic["engine"] == "llm"
     assert topic["question"].startswith("How does RuBisCO")

@@ -282,6 +282,15 @@ async def test_redirect_to_a_blocked_target_is_refused(
     assert network.connections == [PUBLIC_IP]
 
 
+async def test_a_redirect_to_a_malformed_url_is_refused(server: Server) -> None:
+    """The audit's repro: this Location crashed the fetch job with a traceback (a 500-like
+    `internal error`, retried five times) instead of a refusal."""
+    server.routes["/go"] = redirect("http:\\\\127.0.0.1\\x")
+    with pytest.raises(UrlNotAllowed, match="not a valid URL"):
+        await fetch_url(f"{server.base}/go", limits=LIMITS, guard=LOOPBACK)
+    assert server.paths == ["/go"]
+
+
 async def test_too_many_redirects(server: Server) -> None:
     server.routes["/loop"] = redirect("/loop")
     limits = FetchLimits(total_seconds=5, max_redirects=3)
@@ -326,6 +335,7 @@ async def test_too_many_redirects(server: Server) -> None:
         ("ftp://example.com/file", "scheme 'ftp' is not allowed"),
         ("http://user:pw@example.com/", "user name or password"),
         ("http://example.com:abc/", "not a valid URL: Invalid port"),
+        ("http://xn--/", "host xn-- is not a valid host name"),
     ],
 )
 async def test_blocked_urls_are_refused_before_any_lookup_or_connection(

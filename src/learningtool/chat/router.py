@@ -19,7 +19,7 @@ from learningtool.chat.schemas import (
     SessionRead,
     SessionUpdate,
 )
-from learningtool.deps import AppDep, CurrentUser, NotebookDep, SessionDep
+from learningtool.deps import AppDep, CurrentUser, NotebookDep, SessionDep, rate_limited
 from learningtool.models import ChatMessage
 
 router = APIRouter(prefix="/notebooks/{notebook_id}/chat/sessions", tags=["chat"])
@@ -80,7 +80,7 @@ async def history(
     return History(messages=[MessageRead.model_validate(m) for m in messages], before=older)
 
 
-@router.post("/{session_id}/messages", response_model=Exchange)
+@router.post("/{session_id}/messages", response_model=Exchange, dependencies=[rate_limited("chat")])
 async def ask(
     session_id: str,
     body: MessageCreate,

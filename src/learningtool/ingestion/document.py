@@ -86,8 +86,11 @@ class Limits:
     max_text_chars: int = 20_000_000
     max_zip_members: int = 5_000
     max_zip_uncompressed_bytes: int = 512 * 1024 * 1024
+    max_xml_bytes: int = 64 * 1024 * 1024  # one XML part of a DOCX/PPTX, unpacked
     max_zip_ratio: float = 100.0  # per member of more than 1 MiB, and for the whole archive
-    max_image_pixels: int = 50_000_000
+    max_image_pixels: int = 50_000_000  # one image; larger refuses the document
+    max_page_pixels: int = 50_000_000  # a page's images for OCR; more skips the page
+    max_ocr_pixels: int = 2_000_000_000  # all OCR'd images (200 pages at 300 dpi is ~1.7e9)
     max_audio_seconds: float = 3 * 3600.0
 
 

@@ -71,6 +71,13 @@ def check_zip(data: bytes, limits: Limits, what: str) -> None:
                 details={"member": name[:200]},
             )
         seen.add(name.lower())
+        if name.lower().endswith(".xml") and member.file_size > limits.max_xml_bytes:
+            raise LimitExceededError(
+                f"{what} has a {member.file_size / 2**20:,.0f} MiB XML part; the limit is "
+                f"{limits.max_xml_bytes / 2**20:,.0f} MiB (parsed, it takes about 15 times "
+                "that in memory).",
+                details={"limit": "max_xml_bytes", "value": limits.max_xml_bytes},
+            )
         total += member.file_size
         ratio = member.file_size / max(member.compress_size, 1)
         if member.file_size > RATIO_CHECK_MIN_BYTES and ratio > limits.max_zip_ratio:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import io
 import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from learningtool.ingestion.document import (
@@ -70,8 +71,8 @@ def extract_pdf(data: bytes, limits: Limits, ocr: OcrFn | None) -> Extracted:
     outline = _outline(reader)
     outline_pages = [page for page, _ in outline]
     builder = TextBuilder(limits)
-    warnings: list[str] = []
-    ocr_pages: list[int] = []
+    scans = _Scans()
+    warnings = scans.warnings
     failed = 0
     for index in range(count):
         number = index + 1
@@ -83,12 +84,7 @@ def extract_pdf(data: bytes, limits: Limits, ocr: OcrFn | None) -> Extracted:
                     page = reader.pages[index]
                     blocks = paragraphs(page.extract_text() or "")
                     if sum(len("".join(b.split())) for b in blocks) < MIN_TEXT_CHARS:
-                        images = _page_images(page, limits)
-                        if images:
-                            blocks = (
-                                _ocr_page(images, number, ocr, limits, ocr_pages, warnings)
-                                or blocks
-                            )
+                        blocks = _ocr_page(page, number, ocr, limits, scans) or blocks
                 except LimitReachedError as exc:
                     raise _too_big(f"Page {number} of this PDF") from exc
         except (LimitExceededError, FeatureUnavailableError):
@@ -102,7 +98,7 @@ def extract_pdf(data: bytes, limits: Limits, ocr: OcrFn | None) -> Extracted:
     if count and failed == count:
         raise ExtractionError("No page of this PDF could be read: it is damaged.")
     return builder.build(
-        Kind.PDF, title=_title(reader), pages=count, ocr_pages=ocr_pages, warnings=warnings
+        Kind.PDF, title=_title(reader), pages=count, ocr_pages=scans.pages, warnings=warnings
     )
 
 
@@ -113,25 +109,51 @@ def _too_big(what: str) -> LimitExceededError:
     )
 
 
+@dataclass
+class _Scans:
+    """What OCR has done in this document so far, against its per-document budgets."""
+
+    pages: list[int] = field(default_factory=list)
+    pixels: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
 def _ocr_page(
-    images: list[Image.Image],
-    number: int,
-    ocr: OcrFn | None,
-    limits: Limits,
-    ocr_pages: list[int],
-    warnings: list[str],
+    page: Any, number: int, ocr: OcrFn | None, limits: Limits, scans: _Scans
 ) -> list[str]:
-    if ocr is None:
-        warnings.append(f"Page {number} is a scanned image and OCR is not installed: skipped.")
+    """OCR of a page without a text layer. Every budget is checked on the images' declared
+    sizes before any is decoded (decoding is what costs memory: eight 7000x7000 images on one
+    page took a worker to 3 GB), and images are decoded one at a time."""
+    keys = _text_image_keys(page, limits)
+    if not keys:
         return []
-    if len(ocr_pages) >= limits.max_ocr_pages:
-        warnings.append(
+    if ocr is None:
+        scans.warnings.append(
+            f"Page {number} is a scanned image and OCR is not installed: skipped."
+        )
+        return []
+    if len(scans.pages) >= limits.max_ocr_pages:
+        scans.warnings.append(
             f"Page {number} is a scanned image beyond the OCR limit of "
             f"{limits.max_ocr_pages} pages: skipped."
         )
         return []
-    ocr_pages.append(number)
-    return [block for image in images for block in ocr(image)]
+    pixels = sum(width * height for _, width, height in keys)
+    if pixels > limits.max_page_pixels or scans.pixels + pixels > limits.max_ocr_pixels:
+        budget = "page" if pixels > limits.max_page_pixels else "document"
+        scans.warnings.append(
+            f"Page {number} holds {pixels / 1e6:,.0f} megapixels of images, beyond what OCR "
+            f"reads per {budget}: skipped."
+        )
+        return []
+    scans.pages.append(number)
+    scans.pixels += pixels
+    blocks: list[str] = []
+    for key, _, _ in keys:
+        image = _decode(page, key, limits)
+        if image is not None:
+            blocks.extend(ocr(image))
+    return blocks
 
 
 def paragraphs(text: str) -> list[str]:
@@ -157,22 +179,32 @@ def paragraphs(text: str) -> list[str]:
     return [block for block in blocks if block.strip()]
 
 
-def _page_images(page: Any, limits: Limits) -> list[Image.Image]:
-    """The page's images that may hold text (as RGB), checking the declared size of each
-    before pypdf decodes it."""
-    images: list[Image.Image] = []
+def _text_image_keys(page: Any, limits: Limits) -> list[tuple[Any, int, int]]:
+    """The page's images that may hold text, with their declared sizes, read from the image
+    dictionaries without decoding a stream. An inline image declares no size (0x0): it is
+    tiny by design and taken."""
+    keys: list[tuple[Any, int, int]] = []
     for key in list(page.images.keys())[:MAX_IMAGES_PER_PAGE]:
         width, height = _declared_size(page, key)
         if width * height > limits.max_image_pixels:
             raise _image_too_big(width, height, limits)
-        image = page.images[key].image
-        if image is None:
-            continue
-        if image.width * image.height > limits.max_image_pixels:
-            raise _image_too_big(image.width, image.height, limits)
-        if image.width * image.height >= MIN_IMAGE_PIXELS:
-            images.append(image.convert("RGB"))
-    return images
+        if width * height == 0 or width * height >= MIN_IMAGE_PIXELS:
+            keys.append((key, width, height))
+    return keys
+
+
+def _decode(page: Any, key: Any, limits: Limits) -> Image.Image | None:
+    """One image as RGB, or None when it is too small to hold text; the decoded size is
+    checked again (a declared size can lie)."""
+    image = page.images[key].image
+    if image is None:
+        return None
+    if image.width * image.height > limits.max_image_pixels:
+        raise _image_too_big(image.width, image.height, limits)
+    if image.width * image.height < MIN_IMAGE_PIXELS:
+        return None
+    rgb: Image.Image = image.convert("RGB")
+    return rgb
 
 
 def _image_too_big(width: int, height: int, limits: Limits) -> LimitExceededError:

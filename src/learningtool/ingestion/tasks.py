@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from learningtool.cpu import CpuInterrupted, CpuTimeout
+from learningtool.cpu import CpuInterrupted, CpuMemoryError, CpuTimeout
 from learningtool.feed import service as feed
 from learningtool.ingestion import pipeline
 from learningtool.ingestion.chunk import Chunk as Chunk_
@@ -52,10 +52,17 @@ async def ingest_source(ctx: JobContext) -> dict[str, Any]:
     await _status(ctx, source_id, "extracting", 0.05, "extracting text")
     if source.blob_key is None:
         source.blob_key = await _fetch(ctx, source)
-    processed = await _process(ctx, source)
+    try:
+        processed = await _process(ctx, source)
+    except FileNotFoundError:  # the purge of a source deleted meanwhile removed its file
+        if not await _still_exists(ctx, source):
+            return {"skipped": "the source was deleted"}
+        raise PermanentJobError("the source's stored file is missing") from None
     count = len(processed.chunks)
     await _status(ctx, source_id, "indexing", 0.6, f"indexing {count} chunks")
     embedded = await _index(ctx, source, processed)
+    if not await _still_exists(ctx, source):
+        return {"skipped": "the source was deleted while it was indexed"}
     await _save(ctx, source, processed)
     return {"chunks": count, "characters": len(processed.text), "embedded": embedded}
 
@@ -71,6 +78,17 @@ async def _index(ctx: JobContext, source: Source, processed: Processed) -> int:
         )
     except GraphError as error:
         raise JobError(f"the knowledge graph could not be updated: {error}") from None
+
+
+async def _still_exists(ctx: JobContext, source: Source) -> bool:
+    """Checked after the graph insert: a delete that committed before this check may have
+    purged the graph before the insert, so its entries are removed here; a delete after it
+    comes with a purge that runs after the insert. Either way nothing stays behind."""
+    async with ctx.app.sessions() as session:
+        exists = await session.scalar(select(Source.id).where(Source.id == source.id))
+    if exists is None and ctx.app.graph is not None:
+        await ctx.app.graph.delete_source(source.notebook_id, source.id)
+    return exists is not None
 
 
 async def _status(
@@ -101,7 +119,7 @@ async def _fetch(ctx: JobContext, source: Source) -> str:
         retryable = error.code in ("timeout", "fetch_failed")
         raise JobError(f"could not fetch the URL: {error.message}", retryable=retryable) from None
     staged = await ctx.app.blobs.stage_bytes(source.notebook_id, document.content)
-    key = await ctx.app.blobs.commit(source.notebook_id, staged)
+    key = await ctx.app.blobs.commit(source.notebook_id, staged, source.id)
     async with ctx.app.sessions() as session:
         await session.execute(
             update(Source)
@@ -134,6 +152,8 @@ async def _process(ctx: JobContext, source: Source) -> Processed:
         raise PermanentJobError(
             f"processing took longer than {settings.extract_timeout_seconds:g} s"
         ) from None
+    except CpuMemoryError as error:
+        raise PermanentJobError(f"processing stopped: {error}") from None
     except CpuInterrupted as error:
         raise JobError(f"processing was interrupted ({error}); it will be retried") from None
 
@@ -218,8 +238,9 @@ async def _replace_chunk_feed(
 
 @job(PURGE_FILES_JOB)
 async def purge_source_files(ctx: JobContext) -> dict[str, Any]:
-    """Remove a deleted source's graph entries, and its blob unless the same content was
-    added again since."""
+    """Remove a deleted source's graph entries and its blob. A blob belongs to its source
+    alone; the reuse check is for files named by content hash before that was so, which a
+    re-add of the same bytes could share."""
     notebook_id, blob_key = str(ctx.payload["notebook_id"]), ctx.payload.get("blob_key")
     if ctx.app.graph is not None:
         chunk_ids = [str(c) for c in ctx.payload.get("chunk_ids", [])]

@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from learningtool.context import AppContext
-from learningtool.cpu import CpuInterrupted, CpuTimeout
+from learningtool.cpu import CpuInterrupted, CpuMemoryError, CpuTimeout
 from learningtool.errors import AppError
 from learningtool.jobs.queue import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
 from learningtool.jobs.registry import JobContext, JobError, get_spec, registered_kinds
@@ -200,8 +200,10 @@ class Worker:
             await self._fail(job, f"timed out after {spec.timeout_seconds:g} s", retryable=True)
         except JobError as error:
             await self._fail(job, str(error), retryable=error.retryable)
-        except CpuInterrupted:  # a pool process died (shutdown, a sibling's overrun): no bug
+        except CpuInterrupted:  # a pool process died (shutdown, killed from outside): no bug
             await self._fail(job, "a worker process stopped mid-task", retryable=True)
+        except CpuMemoryError as error:
+            await self._fail(job, f"a processing step stopped: {error}", retryable=False)
         except CpuTimeout:
             await self._fail(job, "a processing step took longer than its limit", retryable=True)
         except AppError as error:  # its message is written for users; it may say if retryable

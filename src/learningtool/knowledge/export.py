@@ -1,10 +1,16 @@
 """The notebook as Markdown: each source with its extracted text and the study material made
 from it (summaries with key points, Q&A, flashcards), then the research reports with their
 numbered citations. A research report added back as a source is shown once, under Research.
+
+Every text that comes from a document, a user or a model is written with `<`, `>` and `&`
+escaped: Markdown passes raw HTML through, so an HTML page's escaped `&lt;script&gt;` (which
+extraction turns back into `<script>`) would otherwise be a live script wherever the export
+is rendered. Rendered, the escapes read as the original characters.
 """
 
 from __future__ import annotations
 
+import html
 import re
 
 from sqlalchemy import select
@@ -28,18 +34,19 @@ async def notebook_markdown(session: AsyncSession, notebook: Notebook) -> str:
         )
     ).all()
     study = await _study_by_source(session, notebook.id)
-    parts = [f"# {notebook.name}\n"]
+    parts = [f"# {_one_line(notebook.name)}\n"]
     if notebook.description:
-        parts.append(f"{notebook.description}\n")
+        parts.append(f"{_inert(notebook.description)}\n")
     parts.append("## Sources\n")
     for number, source in enumerate(sources, start=1):
         origin = source.url or source.original_name or source.kind
-        parts.append(f"### {number}. {source.title}\n")
-        parts.append(f"*{origin}; {source.media_type or 'unknown type'}; {source.status}*\n")
+        parts.append(f"### {number}. {_one_line(source.title)}\n")
+        kind = source.media_type or "unknown type"
+        parts.append(f"*{_one_line(origin)}; {kind}; {source.status}*\n")
         if source.kind == "research":
             parts.append("The report is under Research below.\n")
         elif source.text:
-            parts.append(_demote_headings(source.text).strip() + "\n")
+            parts.append(_demote_headings(_inert(source.text)).strip() + "\n")
         parts.extend(_study_section(study.get(source.id, [])))
     parts.extend(await _research_section(session, notebook.id))
     return "\n".join(parts)
@@ -99,14 +106,18 @@ async def _research_section(session: AsyncSession, notebook_id: str) -> list[str
         return []
     lines = ["## Research\n"]
     for number, run in enumerate(runs, start=1):
-        lines.append(f"### {number}. {run.question}\n")
+        lines.append(f"### {number}. {_one_line(run.question)}\n")
         lines.append(f"*{run.engine or 'offline'} engine; {len(run.citations)} citations*\n")
-        lines.append(_demote_headings(run.report or "").strip() + "\n")
+        lines.append(_demote_headings(_inert(run.report or "")).strip() + "\n")
     return lines
 
 
+def _inert(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
 def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
+    return _inert(" ".join(str(text).split()))
 
 
 def _demote_headings(text: str) -> str:

@@ -36,6 +36,7 @@ import math
 import multiprocessing
 import shutil
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -43,6 +44,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, NotRequired, Protocol, TypedDict
 
+from learningtool.errors import ServiceUnavailable
 from learningtool.knowledge import graph_worker
 from learningtool.knowledge.graph_worker import EmbeddingSpec, WorkerConfig, hashing_embedding
 
@@ -98,8 +100,9 @@ class GraphView:
     relations: list[GraphRelation] = field(default_factory=list)
 
 
-class GraphError(Exception):
-    """The knowledge graph could not do what was asked (the write did not happen in full)."""
+class GraphError(ServiceUnavailable):
+    """The knowledge graph could not do what was asked (the write did not happen in full);
+    a request that needed it answers 503."""
 
 
 class GraphTimeout(GraphError):
@@ -276,6 +279,7 @@ class LightRagGraph:
         write_timeout: float = 300.0,
         read_timeout: float = 30.0,
         start_timeout: float = 60.0,
+        restart_backoff: float = 10.0,
         batch_size: int = 100,
         log_level: str = "WARNING",
     ) -> None:
@@ -293,7 +297,10 @@ class LightRagGraph:
         self.start_timeout = start_timeout
         self.batch_size = max(1, batch_size)
         self._worker: _Worker | None = None
-        self._starting: asyncio.Lock | None = None
+        self._starting: asyncio.Future[_Worker] | None = None
+        self.restart_backoff = restart_backoff
+        self._failed_at = -math.inf
+        self._failure = ""
         self._ids = itertools.count(1)
         self._closed = False
 
@@ -308,21 +315,40 @@ class LightRagGraph:
         await self._ensure()
 
     async def _ensure(self) -> _Worker:
+        """The running worker, started if needed. The start runs in a task of its own that a
+        caller's cancellation does not stop: a cancelled start used to leave a process that
+        held the data directory's lock with nobody to talk to it, and every later start failed
+        with "another knowledge-graph worker uses this data directory"."""
         if self._closed:
             raise GraphError("the knowledge graph is closed")
-        if self._starting is None:
-            self._starting = asyncio.Lock()
-        async with self._starting:
-            worker = self._worker
-            if worker is not None and not worker.dead:
-                return worker
-            if worker is not None:
-                self._worker = None
-                await asyncio.to_thread(worker.stop)
-            loop = asyncio.get_running_loop()
-            worker = await asyncio.to_thread(_Worker.spawn, loop, self.config, self.start_timeout)
-            self._worker = worker
+        worker = self._worker
+        if worker is not None and not worker.dead:
             return worker
+        if self._starting is None or self._starting.done():
+            waited = time.monotonic() - self._failed_at
+            if waited < self.restart_backoff:  # fail fast, not one doomed start per call
+                raise GraphError(
+                    f"the graph worker could not start {waited:.0f} s ago ({self._failure}); "
+                    f"it is tried again after {self.restart_backoff:g} s"
+                )
+            self._starting = asyncio.ensure_future(self._restart(worker))
+        return await asyncio.shield(self._starting)
+
+    async def _restart(self, old: _Worker | None) -> _Worker:
+        if old is not None:
+            self._worker = None
+            await asyncio.to_thread(old.stop)
+        loop = asyncio.get_running_loop()
+        try:
+            worker = await asyncio.to_thread(_Worker.spawn, loop, self.config, self.start_timeout)
+        except GraphError as error:
+            self._failed_at, self._failure = time.monotonic(), error.message
+            raise
+        if self._closed:
+            await asyncio.to_thread(worker.stop)
+            raise GraphError("the knowledge graph is closed")
+        self._worker = worker
+        return worker
 
     async def _call(self, op: str, args: dict[str, Any], seconds: float) -> Any:
         for attempt in (1, 2):
@@ -389,6 +415,8 @@ class LightRagGraph:
 
     async def close(self) -> None:
         self._closed = True
+        if self._starting is not None:  # a start in flight stops its own worker (closed)
+            await asyncio.gather(self._starting, return_exceptions=True)
         worker, self._worker = self._worker, None
         if worker is not None:
             await asyncio.to_thread(worker.stop, 30.0)

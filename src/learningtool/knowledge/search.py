@@ -22,13 +22,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from learningtool.knowledge import lexical
-from learningtool.knowledge.graph import KnowledgeGraph
+from learningtool.knowledge.graph import GraphError, GraphHit, KnowledgeGraph
 from learningtool.knowledge.vectors import VectorIndex
 from learningtool.models import Chunk, Exclusion, Source
+
+GRAPH_GRACE_SECONDS = 1.0
+log = structlog.get_logger(__name__)
 
 Mode = Literal["hybrid", "fast", "lexical", "vector", "graph"]
 Purpose = Literal["retrieval", "research"]
@@ -195,12 +199,29 @@ async def rankings(
                 session, notebook_id, question, fusion.vector_candidates, query=await embedding
             )
         if graph_task is not None:
-            found["graph"] = [(hit.chunk_id, hit.score) for hit in await graph_task]
+            hits = await _graph_hits(graph_task, alone=len(methods) == 1)
+            if hits is not None:
+                found["graph"] = [(hit.chunk_id, hit.score) for hit in hits]
     finally:
         for task in (graph_task, embedding):
             if task is not None and not task.done():
                 task.cancel()
     return found
+
+
+async def _graph_hits(task: asyncio.Task[list[GraphHit]], *, alone: bool) -> list[GraphHit] | None:
+    """The graph's hits; beside other methods, None when the graph fails or has not answered
+    `GRAPH_GRACE_SECONDS` after them (it is another process, and may be starting, busy with a
+    long insert, or down): the search carries on with what answered, as a degraded result,
+    instead of waiting for it or failing. Alone (mode "graph"), its error is the answer."""
+    if alone:
+        return await task
+    try:
+        async with asyncio.timeout(GRAPH_GRACE_SECONDS):
+            return await task
+    except (GraphError, TimeoutError) as error:
+        log.warning("graph_skipped", reason=str(error) or type(error).__name__)
+        return None
 
 
 async def passages_by_id(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, status
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from learningtool.deps import AppDep, NotebookDep, SessionDep
+from learningtool.deps import AppDep, NotebookDep, SessionDep, rate_limited
 from learningtool.jobs.schemas import JobRead
 from learningtool.models import ResearchRun
 from learningtool.research import service
@@ -20,7 +20,7 @@ from learningtool.research.schemas import ResearchCreate, RunRead, RunStarted
 router = APIRouter(prefix="/notebooks/{notebook_id}/research", tags=["research"])
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED)
+@router.post("", status_code=status.HTTP_202_ACCEPTED, dependencies=[rate_limited("research")])
 async def start_research(
     body: ResearchCreate, notebook: NotebookDep, session: SessionDep
 ) -> RunStarted:

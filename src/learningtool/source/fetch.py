@@ -160,6 +160,10 @@ class AddressGuard:
         host = _host_name(url.raw_host.decode("ascii"))
         if not host:
             raise UrlNotAllowed("the URL has no host")
+        try:
+            url.host  # noqa: B018 - decodes the IDNA labels: `xn--` alone is malformed
+        except ValueError:
+            raise UrlNotAllowed(f"host {host} is not a valid host name") from None
         if host in self.blocked_hostnames:
             raise UrlNotAllowed(f"host {host} is a cloud metadata service")
         if not self.allow_loopback and (host == "localhost" or host.endswith(".localhost")):
@@ -410,6 +414,8 @@ def _transport_errors(url: httpx.URL) -> Iterator[None]:
         yield
     except httpx.TimeoutException as exc:
         raise FetchTimeout(f"{url.host} did not answer in time ({type(exc).__name__})") from exc
+    except httpx.InvalidURL as exc:  # e.g. a redirect to `http:\\host\x`, refused late
+        raise UrlNotAllowed(f"not a valid URL: {exc}") from None
     except httpx.HTTPError as exc:
         reason = str(exc) or type(exc).__name__
         raise FetchFailed(f"could not fetch from {url.host}: {reason}", url=str(url)) from exc

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import TypeAdapter, ValidationError
 
-from learningtool.deps import AppDep, NotebookDep, SessionDep
+from learningtool.deps import AppDep, NotebookDep, SessionDep, rate_limited
 from learningtool.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from learningtool.jobs.schemas import JobRead
 from learningtool.source import service
@@ -24,6 +24,7 @@ from learningtool.source.upload import receive_upload
 
 router = APIRouter(prefix="/notebooks/{notebook_id}/sources", tags=["sources"])
 
+MAX_ORDINAL = 2**31 - 1  # the column is a 32-bit integer; larger overflowed SQLite (a 500)
 MAX_JSON_BYTES = 8 * 1024 * 1024  # pasted text up to the text limit, as JSON
 _JSON_BODY: TypeAdapter[TextSourceCreate | UrlSourceCreate] = TypeAdapter(
     TextSourceCreate | UrlSourceCreate
@@ -45,10 +46,12 @@ _ADD_BODY: dict[str, Any] = {
                 }
             },
             "application/json": {
+                # Inline: no route takes these models as its body, so FastAPI does not put
+                # them in the components, and a $ref to them left the schema broken.
                 "schema": {
                     "oneOf": [
-                        {"$ref": "#/components/schemas/TextSourceCreate"},
-                        {"$ref": "#/components/schemas/UrlSourceCreate"},
+                        TextSourceCreate.model_json_schema(),
+                        UrlSourceCreate.model_json_schema(),
                     ]
                 }
             },
@@ -62,6 +65,7 @@ _ADD_BODY: dict[str, Any] = {
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra=_ADD_BODY,
     responses={200: {"description": "The same content is already in the notebook."}},
+    dependencies=[rate_limited("sources")],
 )
 async def add_source(
     request: Request, notebook: NotebookDep, session: SessionDep, app: AppDep
@@ -135,7 +139,7 @@ async def list_chunks(
     source_id: str,
     notebook: NotebookDep,
     session: SessionDep,
-    after: Annotated[int, Query(ge=-1, description="Ordinal to start after.")] = -1,
+    after: Annotated[int, Query(ge=-1, le=MAX_ORDINAL, description="Ordinal to start after.")] = -1,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ChunkPage:
     source = await service.get_source(session, notebook, source_id)

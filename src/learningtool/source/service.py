@@ -20,6 +20,7 @@ from learningtool.ingestion.pipeline import sniff_file
 from learningtool.jobs import queue
 from learningtool.knowledge.vectors import bump_index_version
 from learningtool.models import Chunk, Job, Notebook, Source
+from learningtool.models.base import new_id
 from learningtool.source.fetch import AddressGuard, canonical_url
 from learningtool.source.upload import Upload
 from learningtool.storage import StagedBlob
@@ -137,10 +138,17 @@ async def _add(
     if existing is not None:
         await app.blobs.discard(staged)
         return Added(existing, await _job_of(session, existing), duplicate=True)
+    source = Source(id=new_id(), notebook_id=notebook.id, content_hash=staged.sha256, **fields)
     # The blob is durable before the row commits: a committed source always has its bytes.
-    key = await app.blobs.commit(notebook.id, staged)
-    source = Source(notebook_id=notebook.id, content_hash=staged.sha256, blob_key=key, **fields)
-    return await _insert(session, notebook, source)
+    source.blob_key = await app.blobs.commit(notebook.id, staged, source.id)
+    try:
+        added = await _insert(session, notebook, source)
+    except BaseException:
+        await app.blobs.delete(notebook.id, source.blob_key)
+        raise
+    if added.duplicate:  # a concurrent add of the same bytes won; this file is nobody's
+        await app.blobs.delete(notebook.id, source.blob_key)
+    return added
 
 
 async def _insert(session: AsyncSession, notebook: Notebook, source: Source) -> Added:

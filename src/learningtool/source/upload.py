@@ -81,6 +81,8 @@ async def receive_upload(
                 staged = await store.stage(notebook_id, reader.file_data(), max_bytes=max_bytes)
             elif len(fields) < MAX_FIELDS:
                 fields[part.name] = part.data.decode("utf-8", "replace")
+            else:  # bounds the body besides the file: MAX_FIELDS x MAX_FIELD_BYTES
+                raise InvalidInput(f"the form has more than {MAX_FIELDS} fields")
     except BaseException:
         if staged is not None:
             await store.discard(staged)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic import AwareDatetime
 
 from learningtool.deps import NotebookDep, SessionDep
 from learningtool.knowledge.export import filename
@@ -39,7 +39,9 @@ async def list_cards(
     notebook: NotebookDep,
     session: SessionDep,
     due: Annotated[bool, Query(description="Only cards due now.")] = False,
-    due_before: datetime | None = None,
+    due_before: Annotated[
+        AwareDatetime | None, Query(description="With a time zone, e.g. 2026-12-03T10:00:00Z.")
+    ] = None,
     include_suspended: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[CardRead]:

@@ -201,7 +201,8 @@ async def _llm_suggestions(
     try:
         reply = await app.llm.structured(
             system=TOPICS_SYSTEM.format(n=prefs.count, domains=domains),
-            user=f"Document: {source.title}\n\n{user}",
+            # The title is data too (a web page's <title>): inside the delimiters.
+            user=f"Document title\n{delimit('title', source.title)}\n\n{user}",
             schema=_TopicsReply,
             task="topics.suggest",
             usage=usage,

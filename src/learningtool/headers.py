@@ -1,0 +1,44 @@
+"""Security headers on every response (pure ASGI middleware: streams pass through).
+
+The API answers JSON, Markdown, CSV and server-sent events, none of which a browser should
+run, frame or sniff into HTML: `default-src 'none'` forbids every script, style and frame,
+`nosniff` stops content-type guessing, `DENY` forbids framing, and no referrer leaves. The
+API documentation pages (`/docs`, `/redoc`) are HTML with their own script and styles, so
+their policy only forbids framing (they get a strict policy with the offline assets).
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+DOCS_CSP = "frame-ancestors 'none'"
+DOCS_PATHS = ("/docs", "/redoc")
+COMMON = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = str(scope.get("path", "")).startswith(DOCS_PATHS)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in COMMON.items():
+                    headers.setdefault(name, value)
+                headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else STRICT_CSP)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
