@@ -12,10 +12,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,81 +25,17 @@ from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.conftest import _truncate_postgres
+from tests.support.server import Server
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
+# The fuzzer is one very busy user: rate limits would answer it 429.
+FUZZ_ENV = {
+    "LEARNINGTOOL_RATE_SOURCES_PER_MINUTE": "0",
+    "LEARNINGTOOL_RATE_CHAT_PER_MINUTE": "0",
+    "LEARNINGTOOL_RATE_RESEARCH_PER_MINUTE": "0",
+}
 TEXT = "# Tides\n\nThe Moon's gravity raises two tidal bulges on the oceans of the Earth.\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Server:
-    """The app under uvicorn on a loopback port, as `make serve` runs it."""
-
-    def __init__(self, data_dir: Path, database_url: str | None) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.data_dir = data_dir
-        env = {
-            **os.environ,
-            "LEARNINGTOOL_DATA_DIR": str(data_dir),
-            "LEARNINGTOOL_EMBEDDING_PROVIDER": "hashing",
-            "LEARNINGTOOL_GRAPH_ENABLED": "false",
-            "LEARNINGTOOL_JOB_POLL_SECONDS": "0.1",
-            "LEARNINGTOOL_LOG_LEVEL": "ERROR",
-            # The fuzzer is one very busy user: rate limits would answer it 429.
-            "LEARNINGTOOL_RATE_SOURCES_PER_MINUTE": "0",
-            "LEARNINGTOOL_RATE_CHAT_PER_MINUTE": "0",
-            "LEARNINGTOOL_RATE_RESEARCH_PER_MINUTE": "0",
-        }
-        if database_url:
-            env["LEARNINGTOOL_DATABASE_URL"] = database_url
-        self.log = (data_dir.parent / "server.log").open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "learningtool.main:app",
-                "--port",
-                str(self.port),
-                "--no-access-log",
-            ],
-            env=env,
-            cwd=str(REPO),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self) -> str:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
-                    return (self.data_dir / "local-token").read_text().strip()
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise AssertionError(f"the server did not start: {self.output()}")
-
-    def output(self) -> str:
-        self.log.flush()
-        return (self.data_dir.parent / "server.log").read_text(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-        self.log.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -115,7 +47,7 @@ def served(
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres_url")
         _truncate_postgres(url)
-    server = Server(root / "data", url)
+    server = Server(root / "data", url, FUZZ_ENV)
     try:
         token = server.wait_ready()
         headers = {"Authorization": f"Bearer {token}"}

@@ -4,6 +4,7 @@ input (wrong type, oversize, hostile URL), delete."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy import func, select
 
+from learningtool import storage
 from learningtool.jobs.worker import Worker
 from learningtool.models import Chunk, Source
 from tests.conftest import Api
@@ -192,6 +194,33 @@ async def test_malformed_bodies_are_422(client: AsyncClient, notebook: str) -> N
         url, content=b"--b\r\ngarbage", headers={"content-type": "multipart/form-data; boundary=b"}
     )
     assert broken.status_code == 422
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+async def test_a_full_disk_is_a_clear_error_and_leaves_nothing(
+    api: Api, client: AsyncClient, notebook: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes to /dev/full fail with ENOSPC, as on a full disk: the staging file of the blob
+    store is made to write there."""
+    real_mkstemp = storage.tempfile.mkstemp
+
+    def full_disk(**kwargs: Any) -> tuple[int, str]:
+        descriptor, name = real_mkstemp(**kwargs)
+        os.close(descriptor)
+        return os.open("/dev/full", os.O_WRONLY), name
+
+    monkeypatch.setattr(storage.tempfile, "mkstemp", full_disk)
+    response = await upload(client, notebook, MARKDOWN.encode() * 400)
+    pasted = await client.post(f"/api/v1/notebooks/{notebook}/sources", json={"text": "Notes."})
+    monkeypatch.undo()
+    for refused in (response, pasted):
+        assert refused.status_code == 507, refused.text
+        assert "disk is full" in refused.json()["error"]["message"]
+    async with api.context.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Source)) == 0
+    blobs = api.context.settings.notebooks_dir / notebook / "blobs"
+    assert await asyncio.to_thread(_listing, blobs) == []
+    assert (await upload(client, notebook, MARKDOWN.encode())).status_code == 202
 
 
 async def test_form_fields_and_part_headers_are_bounded(

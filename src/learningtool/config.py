@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     # Ingestion
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0, description="Per file.")
     max_text_chars: int = Field(default=5_000_000, gt=0, description="Pasted text.")
+    stray_blob_grace_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="At start-up, files in the blob store that no source owns and older than "
+        "this are removed (what a crash mid-upload leaves).",
+    )
     extract_workers: int = Field(default=2, ge=1, description="Processes for extraction/OCR/ASR.")
     extract_timeout_seconds: float = Field(
         default=600.0, gt=0, description="Per source, counted while its processing runs."

@@ -8,7 +8,8 @@
     ├── PayloadTooLarge      (413 payload_too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── TooManyRequests      (429 too_many_requests, with Retry-After)
-    └── ServiceUnavailable   (503 unavailable)
+    ├── ServiceUnavailable   (503 unavailable)
+    └── InsufficientStorage  (507 insufficient_storage)
 
 Services raise these; `install_error_handlers` maps them to
 `{"error": {"code", "message", "details"}}`. Anything else becomes a 500 whose body says only
@@ -81,6 +82,11 @@ class TooManyRequests(AppError):
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "unavailable"
+
+
+class InsufficientStorage(AppError):
+    status_code = 507
+    code = "insufficient_storage"
 
 
 HTTP_CODES = {

@@ -29,6 +29,7 @@ from learningtool.jobs.worker import Worker
 from learningtool.logs import configure_logging
 from learningtool.metrics import LoopLagMonitor, RequestMetricsMiddleware
 from learningtool.ratelimit import RateLimits
+from learningtool.source import service as source_service
 from learningtool.user import service as user_service
 
 log = structlog.get_logger(__name__)
@@ -88,6 +89,19 @@ async def _warm_up(context: AppContext) -> None:
         log.warning("embedding_warm_up_failed", error=type(error).__name__)
 
 
+async def _sweep(context: AppContext) -> None:
+    """Files a crash left in the blob store; a failure here costs disk space, nothing else."""
+    try:
+        removed = await source_service.sweep_stray_blobs(
+            context, context.settings.stray_blob_grace_seconds
+        )
+    except Exception as error:
+        log.warning("stray_blob_sweep_failed", error=repr(error))
+        return
+    if removed:
+        log.info("stray_blobs_removed", count=removed)
+
+
 def create_app(
     settings: Settings | None = None, *, configure_logs: bool = True, reraise: bool = False
 ) -> FastAPI:
@@ -110,6 +124,7 @@ def create_app(
         )
         print(f"LearningTool {message}", file=sys.stderr, flush=True)
         context.spawn(_warm_up(context), name="warm-up")
+        context.spawn(_sweep(context), name="sweep-stray-blobs")
         monitor = LoopLagMonitor(settings.loop_lag_interval_seconds)
         monitor.start()
         app.state.lag_monitor = monitor

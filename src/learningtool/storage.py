@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from learningtool.errors import PayloadTooLarge
+from learningtool.errors import InsufficientStorage, PayloadTooLarge
 
 _ID = re.compile(r"[0-9a-zA-Z]{1,64}")  # generated ids and legacy SHA-256 keys; never a path
 WRITE_BATCH = 1024 * 1024
@@ -77,6 +79,13 @@ class BlobStore:
                         await asyncio.to_thread(handle.write, bytes(pending))
                         pending.clear()
                 await asyncio.to_thread(_write_and_sync, handle, bytes(pending))
+        except OSError as error:
+            await asyncio.to_thread(_unlink, path)
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise InsufficientStorage(
+                    "the server's disk is full: the file was not stored; try again later"
+                ) from None
+            raise
         except BaseException:
             await asyncio.to_thread(_unlink, path)
             raise
@@ -102,6 +111,28 @@ class BlobStore:
 
     async def delete(self, notebook_id: str, key: str) -> None:
         await asyncio.to_thread(_unlink, self.path(notebook_id, key))
+
+    async def sweep(self, notebook_id: str, keep: set[str], older_than: float) -> int:
+        """Remove the notebook's stray files (see `stray_files`); how many went."""
+        strays = await asyncio.to_thread(stray_files, self._folder(notebook_id), keep, older_than)
+        for path in strays:
+            await asyncio.to_thread(_unlink, path)
+        return len(strays)
+
+
+def stray_files(folder: Path, keep: set[str], older_than: float) -> list[Path]:
+    """Files in a notebook's blob folder that no source owns and that were last written more
+    than `older_than` seconds ago: uploads cut off by a crash (`.up-*`) and blobs stored
+    just before a crash stopped their source's row from committing. The age spares an
+    upload that another process is writing now. Runs in a thread."""
+    if not folder.is_dir():
+        return []
+    cutoff = time.time() - older_than
+    return [
+        path
+        for path in folder.iterdir()
+        if path.name not in keep and path.is_file() and path.stat().st_mtime < cutoff
+    ]
 
 
 def _write_and_sync(handle: BinaryIO, data: bytes) -> None:

@@ -259,3 +259,21 @@ async def delete_source(session: AsyncSession, notebook: Notebook, source: Sourc
         user_id=notebook.owner_id,
         notebook_id=notebook.id,
     )
+
+
+async def sweep_stray_blobs(app: AppContext, older_than: float) -> int:
+    """Remove blob files no source owns (left by a crash between storing a file and
+    committing its row, or in the middle of an upload); run at start-up. How many went."""
+    async with app.sessions() as session:
+        notebooks = list(await session.scalars(select(Notebook.id)))
+    removed = 0
+    for notebook_id in notebooks:
+        async with app.sessions() as session:
+            keys = await session.scalars(
+                select(Source.blob_key).where(
+                    Source.notebook_id == notebook_id, Source.blob_key.is_not(None)
+                )
+            )
+            keep = {str(key) for key in keys}
+        removed += await app.blobs.sweep(notebook_id, keep, older_than)
+    return removed
