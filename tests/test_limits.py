@@ -62,6 +62,8 @@ async def test_expensive_actions_are_limited_per_user_and_store_nothing(
     assert error["code"] == "too_many_requests" and "sources added" in error["message"]
     assert int(added[2].headers["Retry-After"]) == error["details"]["retry_after"] >= 1
     research = f"/api/v1/notebooks/{notebook}/research"
+    invalid = [await client.post(research, json={"question": ""}) for _ in range(3)]
+    assert {r.status_code for r in invalid} == {422}  # refused requests cost nothing
     runs = [await client.post(research, json={"question": f"Why {n}?"}) for n in range(3)]
     assert [r.status_code for r in runs] == [202, 202, 429]
     other = await api.new_user("other")  # another user's allowance is their own

@@ -223,6 +223,41 @@ async def test_a_full_disk_is_a_clear_error_and_leaves_nothing(
     assert (await upload(client, notebook, MARKDOWN.encode())).status_code == 202
 
 
+@pytest.mark.parametrize(
+    ("raw_name", "shown"),
+    [
+        (b"../../etc/passwd.md", "passwd.md"),
+        (b"..\\..\\windows\\win.ini.md", "win.ini.md"),
+        (b"notes\x00.md", "notes.md"),
+        (b"x" * 1000 + b".md", "x" * 255),
+    ],
+)
+async def test_hostile_file_names_are_only_display_names(
+    api: Api, client: AsyncClient, notebook: str, raw_name: bytes, shown: str
+) -> None:
+    """The name a client sends is kept for display only, cleaned (last path part, no control
+    characters, 255 at most); the file is stored under the source's id."""
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="'
+        + raw_name
+        + b'"\r\nContent-Type: text/markdown\r\n\r\n'
+        + MARKDOWN.encode()
+        + b"\r\n--b--\r\n"
+    )
+    response = await client.post(
+        f"/api/v1/notebooks/{notebook}/sources",
+        content=body,
+        headers={"content-type": "multipart/form-data; boundary=b"},
+    )
+    assert response.status_code == 202, response.text
+    source = response.json()["source"]
+    assert source["original_name"] == shown and source["title"] == shown
+    stored = await asyncio.to_thread(_listing, api.context.settings.notebooks_dir / notebook)
+    assert [path.name for path in stored] == ["blobs"]
+    blobs = await asyncio.to_thread(_listing, stored[0])
+    assert [path.name for path in blobs] == [source["id"]]
+
+
 async def test_form_fields_and_part_headers_are_bounded(
     api: Api, client: AsyncClient, notebook: str
 ) -> None:

@@ -13,7 +13,7 @@ from learningtool.context import AppContext
 from learningtool.errors import Unauthorized
 from learningtool.models import Notebook, User
 from learningtool.notebook import service as notebook_service
-from learningtool.ratelimit import RateLimits
+from learningtool.ratelimit import RateLimiter, RateLimits
 from learningtool.user import service as user_service
 
 
@@ -70,12 +70,20 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 def rate_limited(action: str) -> Any:
     """A route dependency spending one of the caller's `action` allowance (429 when none is
-    left): `dependencies=[rate_limited("chat")]`."""
+    left): `dependencies=[rate_limited("chat")]`. Spent before the work starts, so that
+    concurrent requests cannot all pass; given back when the request fails (an invalid body,
+    an unknown notebook), which did no expensive work."""
 
-    async def take(request: Request, user: CurrentUser) -> None:
-        getattr(get_rate_limits(request), action).take(user.id)
+    async def take(request: Request, user: CurrentUser) -> AsyncIterator[None]:
+        limiter: RateLimiter = getattr(get_rate_limits(request), action)
+        limiter.take(user.id)
+        try:
+            yield
+        except Exception:
+            limiter.refund(user.id)
+            raise
 
-    return Depends(take)
+    return Depends(take, scope="function")
 
 
 async def get_notebook(

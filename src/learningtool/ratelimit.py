@@ -71,6 +71,14 @@ class RateLimiter:
         self.check(key)
         self.spend(key)
 
+    def refund(self, key: str) -> None:
+        """Give back what `take` spent: the request was refused (422, 404...) and did no
+        expensive work, so it should not count."""
+        if self.limit.per_minute <= 0 or key not in self._buckets:
+            return
+        tokens, at = self._buckets[key]
+        self._buckets[key] = (min(float(self.limit.burst), tokens + 1.0), at)
+
     def _forget_full(self, now: float) -> None:
         full = [key for key in self._buckets if self._tokens(key, now) >= self.limit.burst]
         for key in full:

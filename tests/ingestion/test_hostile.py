@@ -302,3 +302,57 @@ def test_results_and_errors_cross_a_process_pool() -> None:
         with pytest.raises(LimitExceededError, match="zip bomb") as caught:
             pool.submit(sniff_and_extract, bomb).result(timeout=60)
         assert caught.value.details["limit"] == "max_zip_ratio"
+
+
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(
+        b'<!ENTITY lol%d "%s">' % (n, (b"&lol%d;" % (n - 1) if n > 1 else b"&lol;") * 10)
+        for n in range(1, 10)
+    )
+    + b"]>"
+)
+
+
+def test_xml_entity_expansion_is_not_performed() -> None:
+    """A billion-laughs DTD in a DOCX body: the parser does not expand entities, so the
+    document is read (or refused) in milliseconds, never 3 GB of 'lol'."""
+    body = BILLION_LAUGHS + (
+        b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+        b"<w:body><w:p><w:r><w:t>&lol9;</w:t></w:r></w:p></w:body></w:document>"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = builders.rezip(builders.docx_bytes(), {"word/document.xml": body})
+    try:
+        text = extract(data, Kind.DOCX).text
+    except IngestionError as error:
+        assert_readable(error)
+    else:
+        assert "lol" * 100 not in text
+
+
+def test_html_with_an_entity_bomb_stays_small() -> None:
+    page = BILLION_LAUGHS + b"<html><body><p>Tides &lol9; follow the Moon.</p></body></html>"
+    extracted = extract(page, Kind.HTML)
+    assert len(extracted.text) < 1_000 and "Tides" in extracted.text
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (builders.pdf_bytes([["A PDF page."]]) + builders.docx_bytes(), Kind.PDF),
+        (b"%PDF-1.7\n" + builders.docx_bytes(), Kind.PDF),
+        (b"<html><body><p>Hello</p></body></html>\n%PDF-1.4\n", Kind.HTML),
+    ],
+)
+def test_polyglot_files_are_read_as_one_kind_or_refused_cleanly(data: bytes, kind: Kind) -> None:
+    """Bytes that are two formats at once: the sniffer picks one from the bytes, and the
+    extractor either reads them as that kind or refuses with a readable error."""
+    assert sniff(data) is kind
+    try:
+        extracted = extract(data, kind, ocr=never_called)
+    except IngestionError as error:
+        assert_readable(error)
+    else:
+        assert extracted.text.strip()
