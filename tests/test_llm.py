@@ -32,8 +32,8 @@ from learningtool.llm import (
     create_llm_client,
     delimit,
     extract_json,
-    retry_after_seconds,
 )
+from learningtool.retry import retry_after_seconds
 from tests.support.fake_openai import (
     FakeOpenAI,
     completion,

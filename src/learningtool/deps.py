@@ -1,20 +1,22 @@
-"""FastAPI dependencies: the request's session (committed at the edge), the caller, the notebook."""
+"""FastAPI dependencies: the request's session (committed at the edge), the caller, the rate
+limits. The notebook in a path is `learningtool.notebook.deps.NotebookDep`."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from learningtool.context import AppContext
 from learningtool.errors import Unauthorized
-from learningtool.models import Notebook, User
-from learningtool.notebook import service as notebook_service
+from learningtool.models import User
 from learningtool.ratelimit import RateLimiter, RateLimits
 from learningtool.user import service as user_service
+
+if TYPE_CHECKING:  # the context is assembled above the domains: no import of it here
+    from learningtool.context import AppContext
 
 
 def get_app_context(request: Request) -> AppContext:
@@ -37,7 +39,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `learningtool users token`.")
 
-AppDep = Annotated[AppContext, Depends(get_app_context)]
+AppDep = Annotated["AppContext", Depends(get_app_context)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
@@ -76,22 +78,12 @@ def rate_limited(action: str) -> Any:
 
     async def take(request: Request, user: CurrentUser) -> AsyncIterator[None]:
         limiter: RateLimiter = getattr(get_rate_limits(request), action)
-        limiter.take(user.id)
+        key = user.id  # read now: after a failed flush the row cannot be read again
+        limiter.take(key)
         try:
             yield
         except Exception:
-            limiter.refund(user.id)
+            limiter.refund(key)
             raise
 
     return Depends(take, scope="function")
-
-
-async def get_notebook(
-    session: SessionDep, user: CurrentUser, notebook_id: Annotated[str, Path(max_length=64)]
-) -> Notebook:
-    """The notebook in the path, if the caller owns it; 404 otherwise (never 403, which would
-    confirm that someone else's notebook exists)."""
-    return await notebook_service.get_notebook(session, owner_id=user.id, notebook_id=notebook_id)
-
-
-NotebookDep = Annotated[Notebook, Depends(get_notebook)]

@@ -33,10 +33,8 @@ import json
 import platform
 import random
 import re
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import structlog
@@ -54,6 +52,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel, ValidationError
 
 from learningtool.errors import AppError
+from learningtool.retry import retry_after_seconds
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -503,29 +502,6 @@ def _headers_of(error: BaseException) -> Mapping[str, str]:
     return headers if isinstance(headers, Mapping) else {}
 
 
-def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
-    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
-    raw_ms = lowered.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000.0)
-        except ValueError:
-            pass
-    raw = lowered.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when - (time.time() if now is None else now))
-
-
 def _message_of(error: BaseException) -> str:
     text = getattr(error, "message", None) or str(error)
     return " ".join(str(text).split())[:300]
@@ -869,5 +845,4 @@ __all__ = [
     "extract_json",
     "json_instructions",
     "json_mode_kwargs",
-    "retry_after_seconds",
 ]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from learningtool.config import Settings
+from learningtool.fetch import AddressGuard, FetchLimits
 from learningtool.research.agent.context import ResearchContext
 from learningtool.research.agent.state import Evidence
 from learningtool.research.web import (
@@ -29,7 +30,6 @@ from learningtool.research.web import (
     resolve_duckduckgo_link,
     truncate,
 )
-from learningtool.source.fetch import AddressGuard, FetchLimits
 from tests.research.web_server import (
     Hit,
     Reply,

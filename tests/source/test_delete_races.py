@@ -14,10 +14,10 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 
 from learningtool.config import Settings
-from learningtool.ingestion import tasks as ingestion_tasks
 from learningtool.jobs.worker import Worker
 from learningtool.models import Job
 from learningtool.source import service as source_service
+from learningtool.source import tasks as source_tasks
 from tests.conftest import Api
 
 TEXT = (
@@ -111,14 +111,14 @@ class TestDeleteWhileIndexing:
         notebook = await _notebook(client)
         base = f"/api/v1/notebooks/{notebook}/sources"
         source = (await client.post(base, json={"text": TEXT})).json()["source"]["id"]
-        index_chunks = ingestion_tasks.index.index_chunks
+        index_chunks = source_tasks.index.index_chunks
 
         async def delete_first(*args: Any) -> int:
             await client.delete(f"{base}/{source}")
             await _run_one(api, "source.purge_files")
             return await index_chunks(*args)
 
-        monkeypatch.setattr(ingestion_tasks.index, "index_chunks", delete_first)
+        monkeypatch.setattr(source_tasks.index, "index_chunks", delete_first)
         await Worker(api.context).drain()
         view = (await client.get(f"/api/v1/notebooks/{notebook}/graph")).json()
         assert view.get("entities") == [] and view.get("relations") == [], view

@@ -19,8 +19,9 @@ from learningtool.chat.schemas import (
     SessionRead,
     SessionUpdate,
 )
-from learningtool.deps import AppDep, CurrentUser, NotebookDep, SessionDep, rate_limited
+from learningtool.deps import AppDep, CurrentUser, SessionDep, rate_limited
 from learningtool.models import ChatMessage
+from learningtool.notebook.deps import NotebookDep
 
 router = APIRouter(prefix="/notebooks/{notebook_id}/chat/sessions", tags=["chat"])
 

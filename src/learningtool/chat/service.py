@@ -14,14 +14,13 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from learningtool.chat import answer, claims
-from learningtool.context import AppContext
 from learningtool.db import session_scope
 from learningtool.errors import NotFound
 from learningtool.knowledge import lexical, search
@@ -29,6 +28,9 @@ from learningtool.llm import LlmError, UsageRecorder
 from learningtool.models import ChatMessage, ChatSession, Notebook, ResearchRun, User, utcnow
 from learningtool.research import service as research_service
 from learningtool.text.words import names
+
+if TYPE_CHECKING:  # assembled above the domains; passed in at run time
+    from learningtool.context import AppContext
 
 log = structlog.get_logger(__name__)
 HISTORY_TURNS = 6

@@ -6,10 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from learningtool.deps import NotebookDep, SessionDep
+from learningtool.deps import SessionDep
 from learningtool.feed import service
 from learningtool.feed.detail import detail_of
 from learningtool.feed.schemas import FeedDetail, FeedItemRead, FeedPage
+from learningtool.notebook.deps import NotebookDep
 
 router = APIRouter(prefix="/notebooks/{notebook_id}/feed", tags=["feed"])
 

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from learningtool.context import Signals
 from learningtool.errors import Conflict, NotFound
 from learningtool.jobs.registry import get_spec
+from learningtool.jobs.signals import Signals
 from learningtool.models import Job, utcnow
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (

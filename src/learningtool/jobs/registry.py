@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from learningtool.context import AppContext
+if TYPE_CHECKING:  # the context is assembled above the jobs; handlers get it at run time
+    from learningtool.context import AppContext
 
 
 class JobError(Exception):
@@ -63,7 +64,7 @@ _HANDLERS: dict[str, JobSpec] = {}
 # Modules whose import registers the service's own handlers.
 BUILTIN_MODULES = (
     "learningtool.notebook.tasks",
-    "learningtool.ingestion.tasks",
+    "learningtool.source.tasks",
     "learningtool.study.tasks",
     "learningtool.topics.tasks",
     "learningtool.research.tasks",

@@ -16,19 +16,21 @@ import time
 import uuid
 from collections import deque
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from learningtool.context import AppContext
 from learningtool.cpu import CpuInterrupted, CpuMemoryError, CpuTimeout
 from learningtool.errors import AppError
 from learningtool.jobs.queue import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
 from learningtool.jobs.registry import JobContext, JobError, get_spec, registered_kinds
 from learningtool.metrics import JOBS_FINISHED
 from learningtool.models import Job, utcnow
+
+if TYPE_CHECKING:
+    from learningtool.context import AppContext
 
 log = structlog.get_logger(__name__)
 

@@ -48,6 +48,8 @@ import httpx
 import numpy as np
 from numpy.typing import NDArray
 
+from learningtool.retry import retry_after_seconds
+
 if TYPE_CHECKING:
     from learningtool.cpu import CpuPool
 
@@ -459,7 +461,7 @@ class _HttpEmbedder:
                 problem = f"answered HTTP {response.status_code}{_detail(response)}"
                 if response.status_code not in RETRY_STATUSES:
                     break
-                delay = max(delay, _retry_after(response))
+                delay = max(delay, retry_after_seconds(response.headers) or 0.0)
             if attempt + 1 < self.max_attempts:
                 await asyncio.sleep(min(delay, 30.0))
         raise EmbeddingProviderError(
@@ -485,13 +487,6 @@ def _detail(response: httpx.Response) -> str:
     if isinstance(error, dict):
         error = error.get("message")
     return f": {str(error)[:200]}" if error else ""
-
-
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return max(0.0, float(response.headers.get("retry-after", 0)))
-    except ValueError:  # an HTTP date: not worth parsing, use the backoff
-        return 0.0
 
 
 class OpenAIEmbedder(_HttpEmbedder):

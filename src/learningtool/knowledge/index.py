@@ -11,12 +11,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from learningtool.context import AppContext
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from learningtool.db import session_scope
-from learningtool.knowledge.graph import GraphChunk
+from learningtool.knowledge.graph import GraphChunk, KnowledgeGraph
 from learningtool.knowledge.keys import embed_text
-from learningtool.knowledge.vectors import ensure_embeddings
+from learningtool.knowledge.vectors import VectorIndex, ensure_embeddings
+
+if TYPE_CHECKING:
+    from learningtool.knowledge.embed import Embedder
+
+
+class Stores(Protocol):
+    """What indexing uses: the app's context has these, and this package needs no more of
+    it (nor imports it: the context is assembled above the domains)."""
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    @property
+    def graph(self) -> KnowledgeGraph | None: ...
+
+    @property
+    def vectors(self) -> VectorIndex: ...
 
 
 @dataclass(frozen=True)
@@ -28,7 +50,7 @@ class ChunkToIndex:
 
 
 async def index_chunks(
-    app: AppContext, notebook_id: str, source_id: str, title: str, chunks: list[ChunkToIndex]
+    app: Stores, notebook_id: str, source_id: str, title: str, chunks: list[ChunkToIndex]
 ) -> int:
     """Embed what is not cached yet (committed at once: the rows are content-addressed and
     harmless until chunks point at them), then replace the source in the graph. Returns the

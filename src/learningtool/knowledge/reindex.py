@@ -7,10 +7,9 @@ from collections.abc import Callable
 
 from sqlalchemy import select, update
 
-from learningtool.context import AppContext
 from learningtool.db import session_scope
 from learningtool.knowledge import lexical
-from learningtool.knowledge.index import ChunkToIndex, index_chunks
+from learningtool.knowledge.index import ChunkToIndex, Stores, index_chunks
 from learningtool.knowledge.keys import embed_text, text_hash
 from learningtool.knowledge.vectors import bump_index_version
 from learningtool.models import Chunk, Notebook, Source
@@ -19,7 +18,7 @@ Progress = Callable[[str], None]
 
 
 async def reindex(
-    app: AppContext, *, notebook_ids: list[str] | None = None, progress: Progress = print
+    app: Stores, *, notebook_ids: list[str] | None = None, progress: Progress = print
 ) -> dict[str, int]:
     """Rebuild the indexes of the given notebooks (default: all live ones). Idempotent."""
     async with session_scope(app.sessions) as session:
@@ -42,7 +41,7 @@ async def reindex(
     return totals
 
 
-async def _reindex_notebook(app: AppContext, notebook_id: str) -> dict[str, int]:
+async def _reindex_notebook(app: Stores, notebook_id: str) -> dict[str, int]:
     async with app.sessions() as session:
         sources = (
             await session.execute(

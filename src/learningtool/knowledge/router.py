@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from learningtool.deps import AppDep, NotebookDep, SessionDep
+from learningtool.deps import AppDep, SessionDep
 from learningtool.knowledge import export, search
 from learningtool.knowledge.schemas import GraphRead, PassageRead, SearchResults
+from learningtool.notebook.deps import NotebookDep
 
 router = APIRouter(prefix="/notebooks/{notebook_id}", tags=["knowledge"])
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from learningtool.deps import CurrentUser, NotebookDep, SessionDep
+from learningtool.deps import CurrentUser, SessionDep
 from learningtool.jobs.schemas import JobRead
 from learningtool.notebook import service
+from learningtool.notebook.deps import NotebookDep
 from learningtool.notebook.schemas import (
     ExclusionCreate,
     ExclusionRead,

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Header, Query, status
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from learningtool.deps import AppDep, NotebookDep, SessionDep, rate_limited
+from learningtool.deps import AppDep, SessionDep, rate_limited
 from learningtool.jobs.schemas import JobRead
 from learningtool.models import ResearchRun
+from learningtool.notebook.deps import NotebookDep
 from learningtool.research import service
 from learningtool.research.schemas import ResearchCreate, RunRead, RunStarted
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from learningtool.context import AppContext
 from learningtool.errors import Conflict, InvalidInput, NotFound
 from learningtool.feed import service as feed
 from learningtool.jobs import queue
@@ -28,6 +27,9 @@ from learningtool.research.agent.offline import HOW_HEADING, NO_MODEL_NOTE
 from learningtool.research.agent.report import SOURCES_TITLE
 from learningtool.research.agent.state import EFFORTS
 from learningtool.source import service as source_service
+
+if TYPE_CHECKING:  # assembled above the domains; passed in at run time
+    from learningtool.context import AppContext
 
 RESEARCH_JOB = "research.run"
 QUEUED, RESEARCHING, DONE, FAILED, CANCELLED = (

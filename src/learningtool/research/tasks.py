@@ -12,14 +12,13 @@ source) commit with the job's completion, so they happen once.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from langchain_core.runnables import RunnableConfig
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from learningtool.context import AppContext
 from learningtool.jobs.registry import JobContext, job
 from learningtool.knowledge.search import Mode, Retriever
 from learningtool.knowledge.search import search as search_notebook
@@ -29,8 +28,11 @@ from learningtool.research import service
 from learningtool.research.agent.context import ResearchContext, SearchFn, passage_evidence
 from learningtool.research.agent.graph import compile_graph
 from learningtool.research.agent.state import Evidence, ProgressEvent, ResearchInput, bounds
-from learningtool.research.checkpoints import open_checkpointer
+from learningtool.research.checkpoints import delete_runs, open_checkpointer
 from learningtool.research.web import WebSearchNotConfigured, create_web_searcher
+
+if TYPE_CHECKING:  # assembled above the domains; passed in at run time
+    from learningtool.context import AppContext
 
 log = structlog.get_logger(__name__)
 MAX_STORED_EVENTS = 500
@@ -185,3 +187,11 @@ def _describe(event: ProgressEvent) -> str:
             f"{event.get('sources_found', 0)} sources so far; gaps: {len(event.get('gaps') or [])}"
         )
     return "report written"
+
+
+@job("research.forget_runs")
+async def forget_runs(ctx: JobContext) -> dict[str, Any]:
+    """Delete the checkpoints of runs whose notebook was purged (enqueued by that purge)."""
+    run_ids = [str(run_id) for run_id in ctx.payload.get("run_ids", [])]
+    await delete_runs(ctx.app.settings.sqlalchemy_url, run_ids)
+    return {"runs": len(run_ids)}

@@ -10,7 +10,7 @@ first, keeps at most `k`, fetches the top few pages and returns `Evidence` built
 * the provider's own endpoint is chosen by the operator (SearXNG often runs on localhost), so
   it is trusted and called directly, never through the address guard;
 * the result URLs come from the open web, so each page is fetched with
-  `learningtool.source.fetch.fetch_url` and the same `AddressGuard` URL ingestion uses. A page
+  `learningtool.fetch.fetch_url` and the same `AddressGuard` URL ingestion uses. A page
   that is refused or fails (private address, too large, timeout, not HTML or text) falls back
   to the search engine's snippet: a page is a bonus, never a reason for the search to fail.
 
@@ -38,13 +38,13 @@ import httpx
 import structlog
 
 from learningtool.errors import AppError
+from learningtool.fetch import AddressGuard, FetchError, FetchLimits, fetch_url
 from learningtool.ingestion.document import DEFAULT_LIMITS, clean_text
 from learningtool.ingestion.errors import IngestionError
 from learningtool.ingestion.sniff import decode_text
 from learningtool.ingestion.web import extract_html
 from learningtool.research.agent.context import web_evidence
 from learningtool.research.agent.state import Evidence
-from learningtool.source.fetch import AddressGuard, FetchError, FetchLimits, fetch_url
 
 if TYPE_CHECKING:
     from learningtool.config import Settings

@@ -7,10 +7,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from learningtool.context import AppContext
 from learningtool.db import session_scope
 from learningtool.errors import AppError
 from learningtool.models import Job, Source
@@ -18,6 +18,9 @@ from learningtool.notebook import service as notebook_service
 from learningtool.source import service as source_service
 from learningtool.source.upload import Upload
 from learningtool.user import service as user_service
+
+if TYPE_CHECKING:  # assembled above the domains; passed in at run time
+    from learningtool.context import AppContext
 
 READ_SIZE = 1024 * 1024
 

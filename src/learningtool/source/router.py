@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import TypeAdapter, ValidationError
 
-from learningtool.deps import AppDep, NotebookDep, SessionDep, rate_limited
+from learningtool.deps import AppDep, SessionDep, rate_limited
 from learningtool.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from learningtool.jobs.schemas import JobRead
+from learningtool.notebook.deps import NotebookDep
 from learningtool.source import service
 from learningtool.source.schemas import (
     ChunkPage,

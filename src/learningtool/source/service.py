@@ -6,24 +6,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from learningtool.context import AppContext
 from learningtool.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
+from learningtool.fetch import AddressGuard, canonical_url
 from learningtool.ingestion.errors import UnsupportedTypeError
 from learningtool.ingestion.pipeline import sniff_file
 from learningtool.jobs import queue
 from learningtool.knowledge.vectors import bump_index_version
 from learningtool.models import Chunk, Job, Notebook, Source
 from learningtool.models.base import new_id
-from learningtool.source.fetch import AddressGuard, canonical_url
 from learningtool.source.upload import Upload
 from learningtool.storage import StagedBlob
+
+if TYPE_CHECKING:  # assembled above the domains; passed in at run time
+    from learningtool.context import AppContext
 
 INGEST_JOB = "source.ingest"
 PURGE_FILES_JOB = "source.purge_files"

@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 from pydantic import AwareDatetime
 
-from learningtool.deps import NotebookDep, SessionDep
+from learningtool.deps import SessionDep
 from learningtool.knowledge.export import filename
 from learningtool.models import utcnow
+from learningtool.notebook.deps import NotebookDep
 from learningtool.study import service
 from learningtool.study.schemas import (
     CardRead,

@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from learningtool.deps import NotebookDep, SessionDep
+from learningtool.deps import SessionDep
+from learningtool.notebook.deps import NotebookDep
 from learningtool.research.router import started
 from learningtool.research.schemas import RunStarted
 from learningtool.topics import service

@@ -16,7 +16,7 @@ embeddings at or above `SAME_MEANING`, or the same normalised question.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import structlog
@@ -25,13 +25,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from learningtool.context import AppContext
 from learningtool.errors import Conflict, InvalidInput, NotFound
 from learningtool.knowledge import lexical
 from learningtool.llm import LlmError, UsageSink, delimit
 from learningtool.models import Chunk, Notebook, ResearchRun, Source, Topic, TopicPreference
 from learningtool.research import service as research
 from learningtool.topics import offline
+
+if TYPE_CHECKING:  # assembled above the domains; passed in at run time
+    from learningtool.context import AppContext
 
 log = structlog.get_logger(__name__)
 SAME_MEANING = 0.9

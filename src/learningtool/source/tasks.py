@@ -1,6 +1,7 @@
-"""The ingestion job: a source's bytes (fetched first for a URL) become text and chunks.
+"""The source jobs: ingestion (a source's bytes, fetched first for a URL, become text and
+chunks through the `ingestion` pipeline) and the purge of a deleted source's files.
 
-States: queued -> extracting -> indexing -> ready | failed. The status changes are written
+Ingestion states: queued -> extracting -> indexing -> ready | failed. The status changes are written
 in short transactions of their own so clients see them while the job runs; the chunks, the
 text and `ready` commit together with the job's completion, so a source is never half-ready.
 """
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from learningtool.cpu import CpuInterrupted, CpuMemoryError, CpuTimeout
 from learningtool.feed import service as feed
+from learningtool.fetch import AddressGuard, FetchError, FetchLimits, fetch_url
 from learningtool.ingestion import pipeline
 from learningtool.ingestion.chunk import Chunk as Chunk_
 from learningtool.ingestion.document import Limits
@@ -26,12 +28,12 @@ from learningtool.knowledge.graph import GraphError
 from learningtool.knowledge.keys import IndexedChunk
 from learningtool.knowledge.vectors import bump_index_version
 from learningtool.models import Chunk, FeedItem, Notebook, Source, utcnow
-from learningtool.source.fetch import AddressGuard, FetchError, FetchLimits, fetch_url
 from learningtool.source.service import INGEST_JOB, PURGE_FILES_JOB
-from learningtool.study.tasks import STUDY_JOB
-from learningtool.topics.tasks import SUGGEST_JOB
 
 SAVE_BATCH_ROWS = 250  # chunk rows per INSERT: bounds the loop time of one statement
+# What runs once a source is ready, handed off by job name (this package does not import
+# the packages that consume its output).
+READY_JOBS = ("study.generate", "topics.suggest")
 
 
 async def mark_failed(session: AsyncSession, payload: dict[str, Any], reason: str) -> None:
@@ -208,7 +210,7 @@ async def _save(ctx: JobContext, source: Source, processed: Processed) -> None:
     await bump_index_version(session, source.notebook_id)
     await _replace_chunk_feed(session, source, processed, pairs)
     owner = await session.scalar(select(Notebook.owner_id).where(Notebook.id == source.notebook_id))
-    for kind in (STUDY_JOB, SUGGEST_JOB):
+    for kind in READY_JOBS:
         await queue.enqueue(
             session, kind, {"source_id": source.id}, user_id=owner, notebook_id=source.notebook_id
         )

@@ -23,9 +23,9 @@ from pathlib import Path
 import httpcore
 import pytest
 
-import learningtool.source.fetch as fetch_module
+import learningtool.fetch as fetch_module
 from learningtool.errors import InvalidInput
-from learningtool.source.fetch import (
+from learningtool.fetch import (
     AddressGuard,
     FetchedDocument,
     FetchError,
