@@ -288,8 +288,7 @@ class Spans:
 
     def install(self) -> None:
         from learningtool.cpu import CpuPool
-        from learningtool.ingestion import tasks
-        from learningtool.source import router, service
+        from learningtool.source import router, service, tasks
 
         self._wrap(router, "receive_upload", "upload.receive_stage_fsync")
         self._wrap(service, "add_upload", "upload.sniff_commit_insert")
