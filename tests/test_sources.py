@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -303,6 +304,46 @@ async def test_hostile_urls_are_refused(client: AsyncClient, notebook: str, url:
     response = await client.post(f"/api/v1/notebooks/{notebook}/sources", json={"url": url})
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] in ("url_not_allowed", "invalid_input")
+
+
+async def test_a_refused_loopback_url_says_how_to_allow_it(
+    client: AsyncClient, notebook: str
+) -> None:
+    url = f"/api/v1/notebooks/{notebook}/sources"
+    for address in ("http://127.0.0.1:8080/notes", "http://localhost/notes"):
+        response = await client.post(url, json={"url": address})
+        assert "LEARNINGTOOL_FETCH_ALLOW_LOOPBACK=true" in response.json()["error"]["message"]
+
+
+async def test_a_file_in_a_wrongly_named_field_is_a_clear_422(
+    client: AsyncClient, notebook: str
+) -> None:
+    """`curl -F upload=@notes.md` answered 415 "the file is empty"."""
+    response = await client.post(
+        f"/api/v1/notebooks/{notebook}/sources",
+        files={"upload": ("notes.md", MARKDOWN.encode(), "text/markdown")},
+    )
+    assert response.status_code == 422
+    assert "form field 'file'" in response.json()["error"]["message"]
+
+
+async def test_an_unreachable_url_says_why_while_it_is_retried(
+    api: Api, client: AsyncClient, notebook: str
+) -> None:
+    api.context.settings.fetch_allow_loopback = True
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    added = await client.post(
+        f"/api/v1/notebooks/{notebook}/sources", json={"url": f"http://127.0.0.1:{port}/x"}
+    )
+    source = added.json()["source"]["id"]
+    worker = Worker(api.context)
+    [job] = await worker.claim_many(1)
+    await worker.execute(job)  # the first attempt only
+    waiting = (await client.get(f"/api/v1/notebooks/{notebook}/sources/{source}")).json()
+    assert waiting["status"] == "extracting"
+    assert "could not fetch the URL" in waiting["error"] and "trying again" in waiting["error"]
 
 
 async def test_url_ingestion_end_to_end_from_a_loopback_server(

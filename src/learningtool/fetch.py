@@ -167,7 +167,7 @@ class AddressGuard:
         if host in self.blocked_hostnames:
             raise UrlNotAllowed(f"host {host} is a cloud metadata service")
         if not self.allow_loopback and (host == "localhost" or host.endswith(".localhost")):
-            raise UrlNotAllowed(f"host {host} is loopback")
+            raise UrlNotAllowed(f"host {host} is loopback{LOOPBACK_HINT}")
         literal = literal_address(host)
         if literal is not None:
             self.check_address(literal)
@@ -176,7 +176,8 @@ class AddressGuard:
         reason = self.refusal(ip)
         if reason is not None:
             via = f" (host {host} resolves to it)" if host else ""
-            raise UrlNotAllowed(f"address {ip} is {reason}{via}")
+            hint = LOOPBACK_HINT if reason.endswith("loopback") else ""
+            raise UrlNotAllowed(f"address {ip} is {reason}{via}{hint}")
 
     def refusal(self, ip: IPAddress) -> str | None:
         """Why `ip` may not be contacted, or None when it may."""
@@ -192,6 +193,10 @@ class AddressGuard:
         if ip.is_reserved:
             return "reserved"
         return None if ip.is_global else "not publicly routable"
+
+
+# A self-hoster fetching a page served on this machine needs to know the switch exists.
+LOOPBACK_HINT = "; a local setup can allow it with LEARNINGTOOL_FETCH_ALLOW_LOOPBACK=true"
 
 
 def _host_name(raw_host: str) -> str:

@@ -119,7 +119,10 @@ async def _fetch(ctx: JobContext, source: Source) -> str:
         document = await fetch_url(source.url or "", limits=limits, guard=guard)
     except FetchError as error:
         retryable = error.code in ("timeout", "fetch_failed")
-        raise JobError(f"could not fetch the URL: {error.message}", retryable=retryable) from None
+        reason = f"could not fetch the URL: {error.message}"
+        if retryable:  # the source says why it waits, not only once the retries are spent
+            await _note_retry(ctx, source.id, reason)
+        raise JobError(reason, retryable=retryable) from None
     staged = await ctx.app.blobs.stage_bytes(source.notebook_id, document.content)
     key = await ctx.app.blobs.commit(source.notebook_id, staged, source.id)
     async with ctx.app.sessions() as session:
@@ -133,6 +136,16 @@ async def _fetch(ctx: JobContext, source: Source) -> str:
         )
         await session.commit()
     return key
+
+
+async def _note_retry(ctx: JobContext, source_id: str, reason: str) -> None:
+    async with ctx.app.sessions() as session:
+        await session.execute(
+            update(Source)
+            .where(Source.id == source_id)
+            .values(error=f"{reason} (trying again)", updated_at=utcnow())
+        )
+        await session.commit()
 
 
 async def _process(ctx: JobContext, source: Source) -> Processed:

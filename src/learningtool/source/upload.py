@@ -154,7 +154,12 @@ class _MultipartReader:
             elif event == "headers":
                 disposition = self._part.headers.get("content-disposition", "")
                 self._part.name, self._part.filename = _content_disposition(disposition)
-                if self._part.filename is not None or self._part.name == FILE_FIELD:
+                if self._part.filename is not None and self._part.name != FILE_FIELD:
+                    raise InvalidInput(
+                        f"send the file in the form field {FILE_FIELD!r} "
+                        f"(this one is named {self._part.name!r}), e.g. -F file=@notes.pdf"
+                    )
+                if self._part.name == FILE_FIELD:
                     yield "file", self._part
             elif event == "data":
                 self._part.data += data
