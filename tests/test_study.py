@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import fsrs
@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from learningtool.jobs.worker import Worker
 from learningtool.llm import create_llm_client
-from learningtool.models import CardReview
+from learningtool.models import CardReview, CardState, StudyItem, utcnow
 from tests.conftest import Api
 from tests.support.fake_openai import FakeOpenAI, completion, error
 
@@ -96,7 +96,8 @@ async def test_reviews_follow_fsrs_exactly(
     api: Api, client: AsyncClient, studied: tuple[str, str]
 ) -> None:
     notebook, _ = studied
-    due = (await client.get(f"/api/v1/notebooks/{notebook}/cards", params={"due": True})).json()
+    cards = f"/api/v1/notebooks/{notebook}/cards"
+    due = (await client.get(cards, params={"due": True})).json()["cards"]
     assert due, "new cards are due at once"
     card = due[0]
     assert card["retrievability"] is None and card["reps"] == 0
@@ -126,15 +127,49 @@ async def test_reviews_follow_fsrs_exactly(
     assert (await client.post(f"{base}/review", json={"rating": "meh"})).status_code == 422
 
 
+async def test_cards_come_a_page_at_a_time_each_once(
+    api: Api, client: AsyncClient, studied: tuple[str, str]
+) -> None:
+    """A learner with 99 cards saw 50 and no way to the rest."""
+    notebook, source = studied
+    async with api.context.sessions() as session:
+        moment = utcnow()
+        for n in range(99):
+            item = StudyItem(
+                notebook_id=notebook,
+                source_id=source,
+                kind="flashcard",
+                payload={"front": f"Question {n}?", "back": f"Answer {n}"},
+            )
+            session.add(item)
+            await session.flush()
+            due = moment + timedelta(minutes=n % 7)  # many share a due date: the id breaks ties
+            session.add(CardState(item_id=item.id, notebook_id=notebook, due_at=due))
+        await session.commit()
+    cards, seen, cursor = f"/api/v1/notebooks/{notebook}/cards", [], None
+    for _ in range(20):
+        params = {"limit": 30, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(cards, params=params)).json()
+        seen += [(card["due_at"], card["id"]) for card in page["cards"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    total = len((await client.get(cards, params={"limit": 500})).json()["cards"])
+    assert total >= 99 and len(seen) == total and len(set(seen)) == total
+    assert seen == sorted(seen, key=lambda due_id: (datetime.fromisoformat(due_id[0]), due_id[1]))
+    bad = await client.get(cards, params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 422
+
+
 async def test_edit_suspend_delete_cards(client: AsyncClient, studied: tuple[str, str]) -> None:
     notebook, _ = studied
-    card = (await client.get(f"/api/v1/notebooks/{notebook}/cards")).json()[0]
+    card = (await client.get(f"/api/v1/notebooks/{notebook}/cards")).json()["cards"][0]
     base = f"/api/v1/notebooks/{notebook}/cards/{card['id']}"
     edited = (await client.patch(base, json={"front": "What fixes CO2?", "back": "RuBisCO"})).json()
     assert (edited["front"], edited["back"]) == ("What fixes CO2?", "RuBisCO")
     assert (await client.patch(base, json={"suspended": True})).json()["suspended"] is True
     assert (await client.post(f"{base}/review", json={"rating": "good"})).status_code == 422
-    listed = (await client.get(f"/api/v1/notebooks/{notebook}/cards")).json()
+    listed = (await client.get(f"/api/v1/notebooks/{notebook}/cards")).json()["cards"]
     assert card["id"] not in [c["id"] for c in listed]
     feed = (await client.get(f"/api/v1/notebooks/{notebook}/feed", params={"q": "RuBisCO"})).json()
     assert any(item["ref_id"] == card["id"] for item in feed["items"])
@@ -148,7 +183,7 @@ async def test_edit_suspend_delete_cards(client: AsyncClient, studied: tuple[str
 
 async def test_export_cards_to_csv_and_anki(client: AsyncClient, studied: tuple[str, str]) -> None:
     notebook, _ = studied
-    card = (await client.get(f"/api/v1/notebooks/{notebook}/cards")).json()[0]
+    card = (await client.get(f"/api/v1/notebooks/{notebook}/cards")).json()["cards"][0]
     await client.post(
         f"/api/v1/notebooks/{notebook}/cards/{card['id']}/review", json={"rating": "good"}
     )
@@ -161,7 +196,9 @@ async def test_export_cards_to_csv_and_anki(client: AsyncClient, studied: tuple[
     )
     lines = csv_response.text.strip().splitlines()
     count = len(
-        (await client.get(f"/api/v1/notebooks/{notebook}/cards", params={"limit": 500})).json()
+        (await client.get(f"/api/v1/notebooks/{notebook}/cards", params={"limit": 500})).json()[
+            "cards"
+        ]
     )
     assert len(lines) == count + 1
     apkg = await client.get(f"/api/v1/notebooks/{notebook}/cards/export", params={"format": "anki"})

@@ -13,8 +13,6 @@ that read every newer item first (30-60 ms deep in a 100,000-item feed).
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from learningtool.errors import InvalidInput, NotFound
+from learningtool import cursor as cursors
+from learningtool.errors import NotFound
 from learningtool.knowledge import lexical
 from learningtool.models import FeedItem, utcnow
 
@@ -77,17 +76,7 @@ async def add_items(
 
 
 def encode_cursor(item: FeedItem) -> str:
-    raw = f"{item.created_at.isoformat()}|{item.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, item_id = raw.split("|", 1)
-        return datetime.fromisoformat(moment), item_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("the cursor is not valid") from None
+    return cursors.encode(item.created_at, item.id)
 
 
 @dataclass
@@ -122,7 +111,7 @@ async def page(
     if kinds:
         timeline.append(kind.in_(kinds))
     if cursor:
-        moment, item_id = decode_cursor(cursor)
+        moment, item_id = cursors.decode(cursor)
         timeline.append(
             tuple_(FeedItem.created_at, FeedItem.id)
             < tuple_(literal(moment, FeedItem.created_at.type), literal(item_id, FeedItem.id.type))

@@ -13,6 +13,7 @@ from learningtool.models import utcnow
 from learningtool.notebook.deps import NotebookDep
 from learningtool.study import service
 from learningtool.study.schemas import (
+    CardPage,
     CardRead,
     CardUpdate,
     ReviewCreate,
@@ -44,14 +45,24 @@ async def list_cards(
         AwareDatetime | None, Query(description="With a time zone, e.g. 2026-12-03T10:00:00Z.")
     ] = None,
     include_suspended: bool = False,
+    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor`.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> list[CardRead]:
-    """Cards by due date, soonest first."""
+) -> CardPage:
+    """Cards by due date, soonest first, a page at a time: pass `next_cursor` back as
+    `cursor` for the next page (null on the last)."""
     before = due_before or (utcnow() if due else None)
-    rows = await service.list_cards(
-        session, notebook, due_before=before, limit=limit, include_suspended=include_suspended
+    page = await service.list_cards(
+        session,
+        notebook,
+        due_before=before,
+        limit=limit,
+        include_suspended=include_suspended,
+        cursor=cursor,
     )
-    return [CardRead.of(item, state, service.retrievability_now(state)) for item, state in rows]
+    cards = [
+        CardRead.of(item, state, service.retrievability_now(state)) for item, state in page.cards
+    ]
+    return CardPage(cards=cards, next_cursor=page.next_cursor)
 
 
 @router.get("/cards/export")

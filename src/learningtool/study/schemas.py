@@ -72,6 +72,11 @@ class CardRead(BaseModel):
         )
 
 
+class CardPage(BaseModel):
+    cards: list[CardRead]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
 class ReviewCreate(BaseModel):
     rating: Literal["again", "hard", "good", "easy"]
     duration_ms: int | None = Field(default=None, ge=0, le=3_600_000)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from learningtool import cursor as cursors
 from learningtool.errors import InvalidInput, NotFound
 from learningtool.models import CardReview, CardState, FeedItem, Notebook, Source, StudyItem, utcnow
 from learningtool.study import cards_export, schedule
@@ -30,15 +32,33 @@ async def list_cards(
     due_before: datetime | None,
     limit: int,
     include_suspended: bool = False,
-) -> list[tuple[StudyItem, CardState]]:
-    """Cards by due date, soonest first; with `due_before`, only those due by then."""
+    cursor: str | None = None,
+) -> CardPage:
+    """Cards by due date, soonest first (then by id); with `due_before`, only those due by
+    then. A page ends with the cursor of the next one: the (due date, id) it starts after,
+    so a review that moves a card while someone pages does not shift the other cards."""
     query = _cards(notebook.id)
     if due_before is not None:
         query = query.where(CardState.due_at <= due_before)
     if not include_suspended:
         query = query.where(CardState.suspended.is_(False))
-    rows = await session.execute(query.order_by(CardState.due_at, StudyItem.id).limit(limit))
-    return [(item, state) for item, state in rows.all()]
+    if cursor:
+        moment, item_id = cursors.decode(cursor)
+        query = query.where(
+            tuple_(CardState.due_at, StudyItem.id)
+            > tuple_(literal(moment, CardState.due_at.type), literal(item_id, StudyItem.id.type))
+        )
+    rows = await session.execute(query.order_by(CardState.due_at, StudyItem.id).limit(limit + 1))
+    found = [(item, state) for item, state in rows.all()]
+    cards = found[:limit]
+    more = len(found) > limit and cards
+    return CardPage(cards, cursors.encode(cards[-1][1].due_at, cards[-1][0].id) if more else None)
+
+
+@dataclass
+class CardPage:
+    cards: list[tuple[StudyItem, CardState]]
+    next_cursor: str | None
 
 
 async def get_card(
