@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from learningtool.config import Settings
 from learningtool.main import create_app
+from tests.conftest import Api
 
 NUL = "a\x00b"
 
@@ -100,3 +102,17 @@ async def test_an_unexpected_error_is_a_json_500_and_does_not_escape_the_app(
             "details": {},
         }
         assert (await http.get("/healthz")).status_code == 200
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_exhausted_connection_pool_is_a_503_to_retry(api: Api) -> None:
+    """Reads during an ingestion once emptied the pool; its timeout was a 500."""
+
+    async def starved() -> None:
+        raise PoolTimeout("QueuePool limit of size 5 overflow 10 reached")
+
+    api.app.add_api_route("/starved", starved)  # type: ignore[attr-defined]
+    async with api.client() as http:
+        response = await http.get("/starved")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.json()["error"]["code"] == "unavailable"

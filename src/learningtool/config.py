@@ -71,10 +71,11 @@ class Settings(BaseSettings):
         default=600.0, gt=0, description="Per source, counted while its processing runs."
     )
     extract_memory_mb: int = Field(
-        default=2048,
+        default=4096,
         ge=0,
         description="Address space each processing process may use beyond its start-up "
-        "footprint (OCR of a 300 dpi page needs about 1.7 GB); 0 for no limit.",
+        "footprint (OCR of a 300 dpi page needs about 1.7 GB; a process that has also "
+        "loaded the speech model needs more: 2 GB failed there); 0 for no limit.",
     )
     chunk_max_tokens: int = Field(
         default=240, ge=32, description="Chunk budget; MiniLM embeds only ~256 word-pieces."

@@ -64,6 +64,10 @@ async def get_current_user(
     if user is None:
         failures.spend(address)
         raise Unauthorized("the token is not valid")
+    # Give the connection back to the pool: a handler that next waits on something else (a
+    # query embedding queued behind an ingestion, a model) must not hold one meanwhile. Under
+    # reads during ingestion, held connections emptied the pool: 30 s waits, then 500s.
+    await session.commit()
     return user
 
 

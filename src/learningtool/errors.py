@@ -24,6 +24,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -133,6 +134,14 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return _response(exc.status_code, code, message, headers=headers)
 
 
+async def _busy(_request: Request, exc: Exception) -> JSONResponse:
+    """No database connection came free in time: the server is overloaded, not broken."""
+    log.warning("database_pool_exhausted", error=str(exc)[:200])
+    return _response(
+        503, "unavailable", "the server is busy; try again shortly", headers={"Retry-After": "5"}
+    )
+
+
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
@@ -184,4 +193,5 @@ def install_error_handlers(app: FastAPI, *, reraise: bool = False) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(PoolTimeout, _busy)
     app.add_middleware(UnexpectedErrors, reraise=reraise)

@@ -190,13 +190,17 @@ async def rankings(
         embedding = asyncio.create_task(retriever.vectors.embed_query(question))
     found: dict[str, list[tuple[str, float]]] = {}
     try:
+        # The embedding first: it may queue behind an ingestion's batches in the embedding
+        # process, and a session that had already queried would hold a pooled connection
+        # through the wait.
+        query = await embedding if embedding is not None else None
         if "lexical" in methods:
             found["lexical"] = await lexical.search(
                 session, notebook_id, question, fusion.candidates
             )
-        if embedding is not None:
+        if query is not None:
             found["vector"] = await retriever.vectors.search(
-                session, notebook_id, question, fusion.vector_candidates, query=await embedding
+                session, notebook_id, question, fusion.vector_candidates, query=query
             )
         if graph_task is not None:
             hits = await _graph_hits(graph_task, alone=len(methods) == 1)
