@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sqlite3
+from datetime import datetime
 
+import pytest
 from httpx import AsyncClient
+from sqlalchemy import select
 
+from learningtool.db import session_scope
+from learningtool.models import ApiToken
 from tests.conftest import Api
 
 BODIES = {"POST": {"name": "x", "target_kind": "tag", "target": "t"}, "PATCH": {"name": "hijacked"}}
@@ -78,3 +85,44 @@ async def test_health_routes_need_no_token(api: Api) -> None:
         ready = await anonymous.get("/readyz")
         assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
         assert (await anonymous.get("/metrics")).status_code == 200
+
+
+class WriteLock:
+    """Another process's write transaction on the SQLite file (as the job queue or an
+    ingestion holds it), taken and given back in a thread."""
+
+    def __init__(self, database_url: str) -> None:
+        self.path = database_url.split("///", 1)[1]
+        self.connection: sqlite3.Connection | None = None
+
+    async def __aenter__(self) -> None:
+        def take() -> sqlite3.Connection:
+            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            connection.execute("BEGIN IMMEDIATE")
+            return connection
+
+        self.connection = await asyncio.to_thread(take)
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.connection is not None:
+            await asyncio.to_thread(self.connection.close)  # rolls the transaction back
+
+
+async def _last_used(api: Api, name: str) -> datetime | None:
+    async with session_scope(api.context.sessions) as session:
+        return await session.scalar(select(ApiToken.last_used_at).where(ApiToken.name == name))
+
+
+async def test_a_request_does_not_wait_for_the_write_lock(api: Api, database_url: str) -> None:
+    """Reads under a busy writer: authenticating used to write the token's last use, so a
+    plain read waited for SQLite's write lock (seconds under ingestion); now the use is
+    written apart, once the lock is free."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's single write lock")
+    assert await _last_used(api, "tests") is None
+    async with WriteLock(database_url), api.client(api.token) as client:
+        async with asyncio.timeout(5):  # the busy timeout is 30 s
+            assert (await client.get("/api/v1/notebooks")).status_code == 200
+    async with asyncio.timeout(20):
+        while await _last_used(api, "tests") is None:
+            await asyncio.sleep(0.1)

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from learningtool.cpu import CpuMemoryError, CpuPool, CpuTimeout
+from learningtool.cpu import NICENESS, CpuMemoryError, CpuPool, CpuTimeout
 
 
 def pid() -> int:
@@ -83,5 +83,21 @@ async def test_a_task_over_the_memory_limit_fails_alone() -> None:
         with pytest.raises(CpuMemoryError, match="768 MB"):
             await pool.run(60, allocate, 1024)
         assert await pool.run(60, allocate, 64) == 64 * 2**20
+    finally:
+        await pool.close()
+
+
+def niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no process priorities here")
+async def test_pool_processes_yield_the_cores_to_the_server() -> None:
+    """Extraction and embedding run at a lower priority than the process that answers
+    requests, so that a busy pool does not show up as event-loop lag."""
+    pool = CpuPool(1)
+    try:
+        ours = niceness()
+        assert await pool.run(60, niceness) == min(19, ours + NICENESS)
     finally:
         await pool.close()

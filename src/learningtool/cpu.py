@@ -7,6 +7,9 @@ at a time:
   (a queue of slow OCR jobs used to make the files behind them fail);
 - a task that overruns, or whose caller gives up on it, is stopped by killing its own
   process only: no other task is interrupted;
+- each process runs at a lower scheduling priority (`NICENESS`): on a machine with few cores,
+  extraction and embedding would otherwise take CPU time from the API process and show up as
+  event-loop lag in every request (the graph worker process gets the same treatment);
 - each process may get an address-space limit (`memory_mb` beyond its start-up footprint), so
   a document that would need gigabytes fails with `CpuMemoryError` instead of taking the
   machine's memory (Linux: the limit is read from /proc; elsewhere there is none).
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -23,6 +27,10 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+# Added to the niceness of every background process: the scheduler then serves the API
+# process first when the cores are busy, and the background work still gets all idle time.
+NICENESS = 10
 
 
 class CpuTimeout(Exception):
@@ -37,9 +45,25 @@ class CpuMemoryError(Exception):
     """The task needed more memory than its process may use."""
 
 
+def lower_priority(pid: int = 0) -> None:
+    """Raise the niceness of process `pid` (0: this one) by `NICENESS`, where the platform
+    has priorities; a process may always lower its own or its children's priority."""
+    if hasattr(os, "setpriority"):
+        current = os.getpriority(os.PRIO_PROCESS, pid)
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, current + NICENESS))
+
+
+def _prepare(headroom_bytes: int | None) -> None:
+    """Runs in each process before its first task: a lower priority, and on Linux the memory
+    limit (`_limit_memory`)."""
+    lower_priority()
+    if headroom_bytes is not None and sys.platform.startswith("linux"):
+        _limit_memory(headroom_bytes)
+
+
 def _limit_memory(headroom_bytes: int) -> None:
-    """Runs in each process before its first task: caps its address space (heap, mappings,
-    thread stacks) at what it holds now plus `headroom_bytes`. The start-up footprint is not
+    """Caps this process's address space (heap, mappings, thread stacks) at what it holds now
+    plus `headroom_bytes`. The start-up footprint is not
     ours to choose (a spawned process imports the parent's main module first: under
     `langgraph dev` that is a whole server), so a fixed cap could leave no room at all."""
     import resource
@@ -66,10 +90,8 @@ class _Slot:
     def _start(self) -> ProcessPoolExecutor:
         # spawn: forking a process that runs an event loop and threads is unsafe.
         context = multiprocessing.get_context("spawn")
-        if self.memory_bytes is None or not sys.platform.startswith("linux"):
-            return ProcessPoolExecutor(1, mp_context=context)
         return ProcessPoolExecutor(
-            1, mp_context=context, initializer=_limit_memory, initargs=(self.memory_bytes,)
+            1, mp_context=context, initializer=_prepare, initargs=(self.memory_bytes,)
         )
 
     async def kill(self) -> None:

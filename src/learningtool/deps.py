@@ -14,6 +14,7 @@ from learningtool.errors import Unauthorized
 from learningtool.models import User
 from learningtool.ratelimit import RateLimiter, RateLimits
 from learningtool.user import service as user_service
+from learningtool.user.usage import TokenUse
 
 if TYPE_CHECKING:  # the context is assembled above the domains: no import of it here
     from learningtool.context import AppContext
@@ -60,10 +61,13 @@ async def get_current_user(
     failures = get_rate_limits(request).sign_in
     address = request.client.host if request.client else "unknown"
     failures.check(address)
-    user = await user_service.authenticate(session, credentials.credentials)
-    if user is None:
+    found = await user_service.authenticate(session, credentials.credentials)
+    if found is None:
         failures.spend(address)
         raise Unauthorized("the token is not valid")
+    user, token = found
+    token_use: TokenUse = request.app.state.token_use
+    token_use.note(token)
     # Give the connection back to the pool: a handler that next waits on something else (a
     # query embedding queued behind an ingestion, a model) must not hold one meanwhile. Under
     # reads during ingestion, held connections emptied the pool: 30 s waits, then 500s.

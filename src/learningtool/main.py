@@ -31,6 +31,7 @@ from learningtool.metrics import LoopLagMonitor, RequestMetricsMiddleware
 from learningtool.ratelimit import RateLimits
 from learningtool.source import service as source_service
 from learningtool.user import service as user_service
+from learningtool.user.usage import TokenUse
 
 log = structlog.get_logger(__name__)
 
@@ -114,6 +115,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = await open_context(settings)
         app.state.context = context
+        app.state.token_use = TokenUse(context.sessions, context.spawn)
         await chat_service.mark_interrupted(context)
         token = await local_token(context)
         where = context.settings.token_file

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from learningtool import cpu
 from learningtool.knowledge.graph import (
     EmbeddingSpec,
     FakeGraph,
@@ -202,6 +203,14 @@ async def test_concurrent_inserts_into_one_notebook_all_land(graph: LightRagGrap
         ("green plants photosynthesis", "chunkphoto"),
     ]:
         assert (await graph.query("nb1", question, k=1))[0].chunk_id == chunk_id
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no process priorities here")
+async def test_the_worker_yields_the_cores_to_the_server(graph: LightRagGraph) -> None:
+    await graph.insert("nb1", BIOLOGY[:1])
+    assert graph.pid is not None
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, graph.pid) == min(19, ours + cpu.NICENESS)
 
 
 async def test_a_killed_worker_is_replaced_by_the_next_call(graph: LightRagGraph) -> None:

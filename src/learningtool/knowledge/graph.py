@@ -44,6 +44,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, NotRequired, Protocol, TypedDict
 
+from learningtool import cpu
 from learningtool.errors import ServiceUnavailable
 from learningtool.knowledge import graph_worker
 from learningtool.knowledge.graph_worker import EmbeddingSpec, WorkerConfig, hashing_embedding
@@ -181,6 +182,8 @@ class _Worker:
         )
         process.start()
         child.close()
+        if process.pid:  # the process that serves requests must win the cores
+            cpu.lower_priority(process.pid)
         try:
             if not parent.poll(start_timeout):
                 raise GraphError(f"the graph worker did not start within {start_timeout:g} s")

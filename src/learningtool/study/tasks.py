@@ -7,6 +7,7 @@ states and their feed entries go in the same transaction as the new ones arrive.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -85,7 +86,10 @@ async def generate_study_material(ctx: JobContext) -> dict[str, Any]:
                 .order_by(Chunk.ordinal)
             )
         ).all()
-    sections = sections_of(source.text, source.title, [tuple(row) for row in rows])
+    # Reading a long source's boilerplate takes a CPU for a while: not on the loop.
+    sections = await asyncio.to_thread(
+        sections_of, source.text, source.title, [tuple(row) for row in rows]
+    )
     await ctx.progress(0.2, f"writing study material for {len(sections)} sections")
     engine = engine_for(ctx)
     outcome = await engine.study(sections)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from learningtool.errors import Conflict, InvalidInput, NotFound
-from learningtool.models import ApiToken, User, utcnow
+from learningtool.models import ApiToken, User
 
 TOKEN_PREFIX = "lt_"
-LAST_USED_RESOLUTION = timedelta(minutes=5)  # avoid a write on every request
 
 
 def hash_token(token: str) -> str:
@@ -54,9 +52,10 @@ async def issue_token(session: AsyncSession, user: User, name: str = "default") 
     return token
 
 
-async def authenticate(session: AsyncSession, token: str) -> User | None:
-    """The user a token belongs to, or None. Compared by hash lookup: the hash of a random
-    256-bit token leaks nothing useful through timing."""
+async def authenticate(session: AsyncSession, token: str) -> tuple[User, ApiToken] | None:
+    """The user a token belongs to and the token's row, or None. Compared by hash lookup:
+    the hash of a random 256-bit token leaks nothing useful through timing. A read only:
+    the caller notes the use (`usage.TokenUse`)."""
     row = (
         await session.execute(
             select(ApiToken, User)
@@ -67,12 +66,7 @@ async def authenticate(session: AsyncSession, token: str) -> User | None:
     if row is None:
         return None
     api_token, user = row
-    now = utcnow()
-    if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_RESOLUTION:
-        await session.execute(
-            update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
-        )
-    return user
+    return user, api_token
 
 
 async def ensure_local_user(session: AsyncSession) -> str | None:
