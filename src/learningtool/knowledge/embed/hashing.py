@@ -1,6 +1,6 @@
-"""Feature hashing: deterministic, instant, no model. The one hashing embedding of the code
-base: the `HashingEmbedder` of the service and the knowledge-graph worker's default vectors
-(`graph_worker.embedding.hashing_embedding`) both call `hash_vectors`.
+"""Feature hashing: deterministic, instant, no model. The knowledge-graph worker keeps its
+own CRC-32 variant (`graph_worker.config.hashing_embedding`), which the graphs on disk
+were built with.
 
 Words and word pairs are hashed into a fixed number of dimensions and L2-normalised. It
 knows no synonyms, so it is no substitute for a trained model in retrieval quality; it is
