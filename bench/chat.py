@@ -241,7 +241,11 @@ SPAN_TARGETS = (
     ("learningtool.knowledge.lexical", "search", "search.lexical"),
     ("learningtool.knowledge.vectors:VectorIndex", "search", "search.vector"),
     ("learningtool.knowledge.vectors:VectorIndex", "_matrix", "search.vector.matrix"),
-    ("learningtool.knowledge.embed:LocalEmbedder", "embed_query", "search.vector.embed_query"),
+    (
+        "learningtool.knowledge.embed.local:LocalEmbedder",
+        "embed_query",
+        "search.vector.embed_query",
+    ),
     ("learningtool.knowledge.graph:LightRagGraph", "query", "search.graph"),
     ("learningtool.knowledge.search", "_passages", "search.passages"),
     ("learningtool.chat.claims", "check", "answer.claims"),

@@ -14,11 +14,10 @@ import sys
 from collections.abc import AsyncIterator
 from email.utils import formatdate
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field
 
 from learningtool.llm import (
     SOURCE_DATA_RULE,
@@ -26,6 +25,7 @@ from learningtool.llm import (
     LlmConfigError,
     LlmOutputError,
     LlmRequestError,
+    LlmSettings,
     LlmUnavailable,
     UsageRecorder,
     build_chat_model,
@@ -51,19 +51,19 @@ class Summary(BaseModel):
     points: list[str] = Field(min_length=1)
 
 
-def llm_settings(base_url: str, **overrides: Any) -> SimpleNamespace:
-    """The `llm_*` settings this layer reads (with getattr, until Settings carries them)."""
+def llm_settings(base_url: str, **overrides: Any) -> LlmSettings:
+    """The settings this layer reads; overrides are named like `Settings` fields (`llm_*`)."""
     values: dict[str, Any] = {
         "llm_provider": "openai",
         "llm_base_url": base_url,
-        "llm_api_key": SecretStr(API_KEY),
+        "llm_api_key": API_KEY,
         "llm_model": "fake-model",
         "llm_timeout_seconds": TIMEOUT,
         "llm_max_retries": 2,
         "llm_temperature": 0.0,
     }
     values.update(overrides)
-    return SimpleNamespace(**values)
+    return LlmSettings(**{name.removeprefix("llm_"): value for name, value in values.items()})
 
 
 async def make_client(server: FakeOpenAI, **overrides: Any) -> LlmClient:
@@ -90,26 +90,26 @@ VALID = '{"title": "Photosynthesis", "points": ["light to sugar"]}'
 
 
 async def test_provider_none_builds_nothing() -> None:
-    assert build_chat_model(SimpleNamespace(llm_provider="none")) is None
-    assert build_chat_model(object()) is None  # no llm_* settings at all: offline default
-    assert await create_llm_client(SimpleNamespace(llm_provider="none")) is None
+    assert build_chat_model(LlmSettings(provider="none")) is None
+    assert build_chat_model(LlmSettings()) is None  # nothing configured: offline default
+    assert await create_llm_client(LlmSettings(provider="none")) is None
 
 
 def test_unknown_provider_is_a_config_error() -> None:
     with pytest.raises(LlmConfigError, match="unknown LLM provider 'mistral'"):
-        build_chat_model(SimpleNamespace(llm_provider="mistral"))
+        build_chat_model(LlmSettings(provider="mistral"))
 
 
 def test_missing_model_or_key_is_a_config_error() -> None:
     with pytest.raises(LlmConfigError, match="llm_model"):
-        build_chat_model(SimpleNamespace(llm_provider="openai", llm_base_url="http://x/v1"))
+        build_chat_model(LlmSettings(provider="openai", base_url="http://x/v1"))
     with pytest.raises(LlmConfigError, match="llm_api_key"):
-        build_chat_model(SimpleNamespace(llm_provider="openai", llm_model="m"))
+        build_chat_model(LlmSettings(provider="openai", model="m"))
 
 
 def test_missing_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "langchain_google_genai", None)  # import fails
-    settings = SimpleNamespace(llm_provider="gemini", llm_model="gemini-x", llm_api_key="k")
+    settings = LlmSettings(provider="gemini", model="gemini-x", api_key="k")
     with pytest.raises(LlmConfigError, match=r"learningtool\[llm-gemini\]") as caught:
         build_chat_model(settings)
     assert "langchain-google-genai" in caught.value.message
@@ -124,9 +124,7 @@ async def test_building_on_the_event_loop_is_refused() -> None:
 def test_environment_cannot_redirect_the_openai_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", "http://attacker.invalid/v1")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
-    chat: Any = build_chat_model(
-        SimpleNamespace(llm_provider="openai", llm_model="gpt-x", llm_api_key="sk-conf")
-    )
+    chat: Any = build_chat_model(LlmSettings(provider="openai", model="gpt-x", api_key="sk-conf"))
     assert str(chat.root_async_client.base_url).startswith("https://api.openai.com/v1")
     assert chat.openai_api_key.get_secret_value() == "sk-conf"
     assert chat.max_retries == 0  # retries are ours, the same for every provider
@@ -137,9 +135,7 @@ def test_environment_cannot_redirect_the_openai_provider(monkeypatch: pytest.Mon
     reason="optional extra llm-anthropic (langchain-anthropic) not installed",
 )
 def test_anthropic_builds_without_network() -> None:
-    chat: Any = build_chat_model(
-        SimpleNamespace(llm_provider="anthropic", llm_model="claude-x", llm_api_key="k")
-    )
+    chat: Any = build_chat_model(LlmSettings(provider="anthropic", model="claude-x", api_key="k"))
     assert type(chat).__name__ == "ChatAnthropic"
     assert chat.max_retries == 0
 

@@ -173,3 +173,12 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def secret_value(secret: SecretStr | str | None) -> str | None:
+    """The plain value of a key setting, None when unset or empty. A str is accepted too:
+    `Settings.model_copy(update=...)` does not validate, so a key set that way stays a str."""
+    if secret is None:
+        return None
+    value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+    return value or None

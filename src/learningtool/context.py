@@ -14,8 +14,8 @@ from learningtool.config import Settings
 from learningtool.cpu import CpuPool
 from learningtool.db import create_engine, create_sessionmaker
 from learningtool.jobs.signals import Signals
+from learningtool.knowledge.embed.hashing import HashingEmbedder
 from learningtool.knowledge.graph import KnowledgeGraph, LightRagGraph
-from learningtool.knowledge.hashing import HashingEmbedder
 from learningtool.knowledge.search import Retriever
 from learningtool.knowledge.vectors import VectorIndex
 from learningtool.llm import LlmClient, create_llm_client

@@ -9,7 +9,6 @@ import json
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -20,6 +19,7 @@ from learningtool.knowledge import embed as embed_module
 from learningtool.knowledge.embed import (
     DEFAULT_LOCAL_MODEL,
     EmbeddingProviderError,
+    EmbeddingSettings,
     EmbeddingUnavailableError,
     LocalEmbedder,
     ModelIntegrityError,
@@ -142,27 +142,19 @@ def test_a_missing_package_says_how_to_install_it() -> None:
 # -- choosing from settings ----------------------------------------------------------------
 
 
-class Secret:
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get_secret_value(self) -> str:
-        return self._value
-
-
 def test_create_embedder_defaults_to_local_and_reads_settings() -> None:
     pool = CpuPool(1)  # never started: nothing is embedded here
-    local = create_embedder(SimpleNamespace(), pool)
+    local = create_embedder(EmbeddingSettings(), pool)
     assert isinstance(local, LocalEmbedder)
     assert local.name == "local:all-MiniLM-L6-v2-int8:384"
 
     remote = create_embedder(
-        SimpleNamespace(
-            embedding_provider="openai",
-            embedding_base_url="http://127.0.0.1:9/v1",
-            embedding_api_key=Secret("sk-test"),
-            embedding_model="text-embedding-3-small",
-            embedding_batch_size=16,
+        EmbeddingSettings(
+            provider="openai",
+            base_url="http://127.0.0.1:9/v1",
+            api_key="sk-test",
+            model="text-embedding-3-small",
+            batch_size=16,
         ),
         pool,
     )
@@ -172,14 +164,14 @@ def test_create_embedder_defaults_to_local_and_reads_settings() -> None:
     assert remote.batch_size == 16
 
     ollama = create_embedder(
-        SimpleNamespace(embedding_provider="ollama", embedding_model="custom", embedding_dim=3),
+        EmbeddingSettings(provider="ollama", model="custom", dim=3),
         pool,
     )
     assert isinstance(ollama, OllamaEmbedder)
     assert ollama.name == "ollama:custom:3"
 
     with pytest.raises(EmbeddingUnavailableError, match="Unknown embedding provider"):
-        create_embedder(SimpleNamespace(embedding_provider="magic"), pool)
+        create_embedder(EmbeddingSettings(provider="magic"), pool)
 
 
 # -- embedding servers over real HTTP ------------------------------------------------------

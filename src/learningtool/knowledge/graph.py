@@ -6,7 +6,7 @@ in-memory stand-in for tests of other parts.
 
 `LightRagGraph` never runs LightRAG in the service process: LightRAG's file storages do
 blocking file I/O and wait on thread locks. It starts one long-lived worker process
-(`graph_worker.main`, multiprocessing 'spawn') that owns its own event loop and every
+(`graph_worker.process.main`, multiprocessing 'spawn') that owns its own event loop and every
 notebook's LightRAG instance, and talks to it over a pipe:
 - requests carry ids, so any number can be in flight; a reader thread receives the replies
   and resolves each caller's future on the service's loop (`call_soon_threadsafe`);
@@ -46,8 +46,14 @@ from typing import Any, NotRequired, Protocol, TypedDict
 
 from learningtool import cpu
 from learningtool.errors import ServiceUnavailable
-from learningtool.knowledge import graph_worker
-from learningtool.knowledge.graph_worker import EmbeddingSpec, WorkerConfig, hashing_embedding
+from learningtool.knowledge.graph_worker.config import (
+    NOTEBOOK_ID,
+    EmbeddingSpec,
+    WorkerConfig,
+    hashing_embedding,
+)
+from learningtool.knowledge.graph_worker.ledger import pairs
+from learningtool.knowledge.graph_worker.process import main as worker_main
 
 __all__ = [
     "EmbeddingSpec",
@@ -65,7 +71,7 @@ __all__ = [
     "hashing_embedding",
 ]
 
-_NOTEBOOK_ID = graph_worker.NOTEBOOK_ID
+_NOTEBOOK_ID = NOTEBOOK_ID
 
 
 @dataclass(frozen=True)
@@ -175,7 +181,7 @@ class _Worker:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe(duplex=True)
         process = context.Process(
-            target=graph_worker.main,
+            target=worker_main,
             args=(child, config),
             name="learningtool-graph",
             daemon=True,
@@ -516,7 +522,7 @@ class FakeGraph:
         names: set[str] = set()
         for _, phrases in notebook.chunks.values():
             names.update(phrases)
-            for pair in graph_worker.pairs(phrases):
+            for pair in pairs(phrases):
                 weights[pair] = weights.get(pair, 0) + 1
         degree = dict.fromkeys(names, 0)
         for a, b in weights:

@@ -27,7 +27,7 @@ from langchain_core.runnables import RunnableConfig
 
 from learningtool.config import Settings
 from learningtool.db import create_engine, create_sessionmaker
-from learningtool.knowledge.hashing import HashingEmbedder
+from learningtool.knowledge.embed.hashing import HashingEmbedder
 from learningtool.knowledge.search import Retriever
 from learningtool.knowledge.vectors import VectorIndex
 from learningtool.llm import create_llm_client
