@@ -101,3 +101,28 @@ async def test_pool_processes_yield_the_cores_to_the_server() -> None:
         assert await pool.run(60, niceness) == min(19, ours + NICENESS)
     finally:
         await pool.close()
+
+
+async def test_an_urgent_task_goes_before_the_waiting_bulk_tasks() -> None:
+    """A question's embedding waits for the running batch only, not for an ingestion's
+    queue of batches."""
+    pool = CpuPool(1)
+    finished: list[str] = []
+
+    async def run(name: str, seconds: float, *, urgent: bool = False) -> None:
+        finished.append(await pool.run(10, sleep_then, seconds, name, urgent=urgent))
+
+    try:
+        await _warm(pool)
+        running = asyncio.create_task(run("running", 0.5))
+        await asyncio.sleep(0.1)
+        bulk = [asyncio.create_task(run(f"bulk{i}", 0.05)) for i in range(3)]
+        await asyncio.sleep(0.05)
+        cancelled = asyncio.create_task(run("cancelled", 0.05, urgent=True))
+        urgent = asyncio.create_task(run("urgent", 0.05, urgent=True))
+        await asyncio.sleep(0.05)
+        cancelled.cancel()  # a waiter that gives up is skipped, its turn not lost
+        await asyncio.gather(running, urgent, *bulk)
+        assert finished == ["running", "urgent", "bulk0", "bulk1", "bulk2"]
+    finally:
+        await pool.close()

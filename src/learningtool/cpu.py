@@ -18,6 +18,8 @@ at a time:
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import multiprocessing
 import os
 import sys
@@ -106,29 +108,49 @@ class _Slot:
 
 
 class CpuPool:
+    """Slots handed out in order of arrival, except that an urgent task (a question's
+    embedding, which a person waits for) goes before every bulk task still waiting (an
+    ingestion's batches): it waits for one running task at most, not for the queue."""
+
     def __init__(self, workers: int, *, memory_mb: int | None = None) -> None:
         self.workers = workers
         self.memory_mb = memory_mb
         memory_bytes = memory_mb * 2**20 if memory_mb else None
-        self._slots = [_Slot(memory_bytes) for _ in range(max(1, workers))]
-        self._idle: asyncio.Queue[_Slot] | None = None
+        self._free = [_Slot(memory_bytes) for _ in range(max(1, workers))]
+        self._slots = list(self._free)
+        self._waiting: list[tuple[int, int, asyncio.Future[_Slot]]] = []  # a heap
+        self._arrivals = itertools.count()
 
-    def _queue(self) -> asyncio.Queue[_Slot]:
-        if self._idle is None:  # made on first use, on the loop that uses the pool
-            self._idle = asyncio.Queue()
-            for slot in self._slots:
-                self._idle.put_nowait(slot)
-        return self._idle
-
-    async def run(self, seconds: float, fn: Callable[..., T], *args: Any) -> T:
+    async def run(
+        self, seconds: float, fn: Callable[..., T], *args: Any, urgent: bool = False
+    ) -> T:
         """Run `fn(*args)` in a process of the pool once one is free; give up after `seconds`
         of running."""
-        idle = self._queue()
-        slot = await idle.get()
+        slot = await self._acquire(urgent)
         try:
             return await self._run_on(slot, seconds, fn, *args)
         finally:
-            idle.put_nowait(slot)
+            self._release(slot)
+
+    async def _acquire(self, urgent: bool) -> _Slot:
+        if self._free and not self._waiting:
+            return self._free.pop()
+        turn: asyncio.Future[_Slot] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (0 if urgent else 1, next(self._arrivals), turn))
+        try:
+            return await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed a slot, then cancelled
+                self._release(turn.result())
+            raise
+
+    def _release(self, slot: _Slot) -> None:
+        while self._waiting:
+            turn = heapq.heappop(self._waiting)[2]
+            if not turn.done():  # a cancelled waiter is skipped
+                turn.set_result(slot)
+                return
+        self._free.append(slot)
 
     async def _run_on(self, slot: _Slot, seconds: float, fn: Callable[..., T], *args: Any) -> T:
         try:

@@ -2,9 +2,9 @@
 
 The API answers JSON, Markdown, CSV and server-sent events, none of which a browser should
 run, frame or sniff into HTML: `default-src 'none'` forbids every script, style and frame,
-`nosniff` stops content-type guessing, `DENY` forbids framing, and no referrer leaves. The
-API documentation pages (`/docs`, `/redoc`) are HTML with their own script and styles, so
-their policy only forbids framing (they get a strict policy with the offline assets).
+`nosniff` stops content-type guessing, `DENY` forbids framing, and no referrer leaves. A
+page that needs more sets its own policy, which is kept (`/docs`: scripts and styles from
+this server only, `learningtool.apidocs`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-DOCS_CSP = "frame-ancestors 'none'"
-DOCS_PATHS = ("/docs", "/redoc")
 COMMON = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -31,14 +29,13 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = str(scope.get("path", "")).startswith(DOCS_PATHS)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in COMMON.items():
                     headers.setdefault(name, value)
-                headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else STRICT_CSP)
+                headers.setdefault("Content-Security-Policy", STRICT_CSP)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

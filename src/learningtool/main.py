@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from learningtool import migrate
 from learningtool.api import api_router
+from learningtool.apidocs import router as apidocs
 from learningtool.chat import service as chat_service
 from learningtool.config import Settings, get_settings
 from learningtool.context import AppContext, create_context
@@ -149,12 +150,16 @@ def create_app(
         version="0.1.0",
         summary="Learn from your own material: notebooks, study cards, research, chat.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package's own files: `learningtool.apidocs`
+        redoc_url=None,
     )
     app.state.rate_limits = RateLimits.from_settings(settings)
     install_error_handlers(app, reraise=reraise)
     app.add_middleware(SecurityHeaders)  # outside the error middleware: 500s get them too
     app.add_middleware(RequestMetricsMiddleware)
     app.include_router(health_router)
+    app.include_router(apidocs.router)
+    app.mount(apidocs.ASSETS_PATH, apidocs.assets(), name="docs-assets")
     app.include_router(api_router)
     return app
 

@@ -50,14 +50,15 @@ class LocalEmbedder:
         return await self._run([self.model.passage_prefix + t for t in texts])
 
     async def embed_query(self, text: str) -> Vectors:
-        return await self._run([self.model.query_prefix + text])
+        """Urgent in the pool: someone waits for it, ahead of any ingestion's batches."""
+        return await self._run([self.model.query_prefix + text], urgent=True)
 
     async def warm_up(self) -> None:
         """Load (and verify) the model in a worker now, so that a missing package or a bad
         checksum shows at startup rather than at the first upload."""
         await self._run(["warm up"])
 
-    async def _run(self, texts: list[str]) -> Vectors:
+    async def _run(self, texts: list[str], *, urgent: bool = False) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         parts = [
@@ -67,6 +68,7 @@ class LocalEmbedder:
                 self.model.id,
                 texts[start : start + self.batch_size],
                 self.threads,
+                urgent=urgent,
             )
             for start in range(0, len(texts), self.batch_size)
         ]
