@@ -54,6 +54,7 @@ async def test_markdown_upload_becomes_chunks_with_exact_spans(
     body = response.json()
     source, job = body["source"], body["job"]
     assert source["status"] == "queued" and not body["duplicate"]
+    assert source["media_type"] == "text/markdown"  # one form, before and after processing
     assert source["title"] == "notes.md" and source["tags"] == ["bio", "exam"]
     await process(api)
 

@@ -57,6 +57,7 @@ def process_file(job: Job) -> Processed:
     return Processed(kind.media_type, extracted.text, title, dict(extracted.meta), chunks, keys)
 
 
-def sniff_file(path: str) -> str:
-    """The sniffed kind of a stored file (run in a thread: it reads the file)."""
-    return sniff(Path(path).read_bytes()).value
+def sniff_media_type(path: str) -> str:
+    """The MIME type of a stored file, sniffed from its bytes (run in a thread: it reads the
+    file)."""
+    return sniff(Path(path).read_bytes()).media_type

@@ -228,7 +228,7 @@ async def _report_source(session: AsyncSession, app: AppContext, run: ResearchRu
         title=f"Research: {run.question}"[:500],
         tags=[REPORT_TAG],
         kind="research",
-        media_type="markdown",
+        media_type="text/markdown",
         research_run_id=run.id,
         meta={"research_run_id": run.id, "topic_id": run.topic_id, "citations": run.citations},
     )

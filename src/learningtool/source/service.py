@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from learningtool.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
 from learningtool.fetch import AddressGuard, canonical_url
 from learningtool.ingestion.errors import UnsupportedTypeError
-from learningtool.ingestion.pipeline import sniff_file
+from learningtool.ingestion.pipeline import sniff_media_type
 from learningtool.jobs import queue
 from learningtool.knowledge.vectors import bump_index_version
 from learningtool.models import Chunk, Job, Notebook, Source
@@ -43,7 +43,7 @@ async def add_upload(
 ) -> Added:
     """A file whose type is sniffed from its bytes (415 when unsupported)."""
     try:
-        kind = await asyncio.to_thread(sniff_file, str(upload.file.path))
+        media_type = await asyncio.to_thread(sniff_media_type, str(upload.file.path))
     except UnsupportedTypeError as error:
         await app.blobs.discard(upload.file)
         raise UnsupportedMediaType(error.message, details=error.details) from None
@@ -54,7 +54,7 @@ async def add_upload(
         notebook,
         upload.file,
         kind="file",
-        media_type=kind,
+        media_type=media_type,
         title=fields.get("title") or upload.filename or "Untitled file",
         original_name=upload.filename,
         tags=_tags(fields.get("tags", "")),
@@ -70,7 +70,7 @@ async def add_text(
     title: str,
     tags: list[str],
     kind: str = "text",
-    media_type: str = "text",
+    media_type: str = "text/plain",
     **provenance: Any,
 ) -> Added:
     """Pasted text, or text the service wrote itself (a research report: `kind="research"`
