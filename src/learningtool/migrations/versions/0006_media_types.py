@@ -40,9 +40,7 @@ MIME_TYPES = {
 def upgrade() -> None:
     sources = sa.table("sources", sa.column("media_type", sa.String))
     for short, mime in MIME_TYPES.items():
-        op.execute(
-            sources.update().where(sources.c.media_type == short).values(media_type=mime)
-        )
+        op.execute(sources.update().where(sources.c.media_type == short).values(media_type=mime))
 
 
 def downgrade() -> None:
