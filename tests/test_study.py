@@ -3,10 +3,13 @@ engine over real HTTP), cards reviewed with FSRS, edited, exported, replaced on 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import sqlite3
 import zipfile
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import fsrs
@@ -181,7 +184,9 @@ async def test_edit_suspend_delete_cards(client: AsyncClient, studied: tuple[str
     assert card["id"] not in [item["ref_id"] for item in feed["items"]]
 
 
-async def test_export_cards_to_csv_and_anki(client: AsyncClient, studied: tuple[str, str]) -> None:
+async def test_export_cards_to_csv_and_anki(
+    client: AsyncClient, studied: tuple[str, str], tmp_path: Path
+) -> None:
     notebook, _ = studied
     card = (await client.get(f"/api/v1/notebooks/{notebook}/cards")).json()["cards"][0]
     await client.post(
@@ -205,6 +210,18 @@ async def test_export_cards_to_csv_and_anki(client: AsyncClient, studied: tuple[
     assert apkg.status_code == 200
     with zipfile.ZipFile(io.BytesIO(apkg.content)) as archive:
         assert "collection.anki2" in archive.namelist()
+        collection = archive.read("collection.anki2")
+    fields = await asyncio.to_thread(_note_fields, collection, tmp_path / "c.anki2")
+    assert any("{{c1::" in text for text in fields)  # offline cards are Anki cloze notes
+
+
+def _note_fields(collection: bytes, path: Path) -> list[str]:
+    path.write_bytes(collection)
+    connection = sqlite3.connect(path)
+    try:
+        return [row[0] for row in connection.execute("SELECT flds FROM notes")]
+    finally:
+        connection.close()
 
 
 async def test_reprocessing_replaces_and_deleting_removes_material(

@@ -187,3 +187,56 @@ def test_empty_export() -> None:
     assert export_csv([]).decode().strip() == ",".join(CSV_COLUMNS)
     with zipfile.ZipFile(io.BytesIO(export_apkg([], notebook_id="x", deck_name="D", now=NOW))):
         pass
+
+
+def test_cloze_cards_become_anki_cloze_notes_and_keep_their_schedule(tmp_path: Path) -> None:
+    state, _ = reviewed("good", "good", "good")
+    cards = [
+        ExportCard("c1", "The [...] is a <bilayer>.", "cell membrane", "Bio", 2, cloze=True),
+        ExportCard("c2", "[...] fixes carbon.", "Calvin cycle", "Bio", state=state, cloze=True),
+        ExportCard("odd", "No blank here.", "x", cloze=True),  # no blank: a Basic note
+        ExportCard("qa", "What is ATP?", "The energy currency", "Bio"),
+    ]
+    package = export_apkg(cards, notebook_id="nb-1", deck_name="D", now=NOW)
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        (tmp_path / "c.anki2").write_bytes(archive.read("collection.anki2"))
+    connection = sqlite3.connect(tmp_path / "c.anki2")
+    try:
+        models = json.loads(connection.execute("SELECT models FROM col").fetchone()[0])
+        cloze_model = models[str(stable_id("cloze-model", "nb-1"))]
+        assert cloze_model["type"] == 1  # Anki's Cloze note type
+        notes = {
+            flds.split("\x1f")[0]: str(mid)
+            for flds, mid in connection.execute("SELECT flds, mid FROM notes")
+        }
+        cloze_texts = [text for text, mid in notes.items() if mid == str(cloze_model["id"])]
+        assert sorted(cloze_texts) == [
+            "The {{c1::cell membrane}} is a &lt;bilayer&gt;.",
+            "{{c1::Calvin cycle}} fixes carbon.",
+        ]
+        assert notes["No blank here."] == notes["What is ATP?"] == str(stable_id("model", "nb-1"))
+        scheduled = connection.execute(
+            "SELECT cards.type, cards.ivl FROM cards JOIN notes ON notes.id = cards.nid"
+            " WHERE notes.flds LIKE '{{c1::Calvin%'"
+        ).fetchall()
+        assert len(scheduled) == 1 and scheduled[0][0] == 2 and scheduled[0][1] >= 1  # review
+        extra = connection.execute(
+            "SELECT flds FROM notes WHERE flds LIKE 'The {{c1::%'"
+        ).fetchone()[0]
+        assert extra.split("\x1f")[1] == "Bio, p. 2"
+    finally:
+        connection.close()
+
+
+def test_csv_says_where_in_the_source_each_card_is() -> None:
+    cards = [
+        ExportCard("p", "F", "B", "Paper", 4),
+        ExportCard("s", "F", "B", "Deck", slide=7),
+        ExportCard("t", "F", "B", "Talk", seconds=3725.4),
+    ]
+    parsed = list(csv.DictReader(io.StringIO(export_csv(cards).decode("utf-8"))))
+    assert [(r["page"], r["slide"], r["time"]) for r in parsed] == [
+        ("4", "", ""),
+        ("", "7", ""),
+        ("", "", "1:02:05"),
+    ]

@@ -53,6 +53,7 @@ from typing import Any
 import fsrs
 import genanki  # type: ignore[import-untyped]
 
+from learningtool.study.offline import BLANK
 from learningtool.study.schedule import DEFAULT_CONFIG, SchedulerConfig, load, utc
 
 CSV_COLUMNS = (
@@ -60,6 +61,8 @@ CSV_COLUMNS = (
     "back",
     "source_title",
     "page",
+    "slide",
+    "time",
     "tags",
     "due",
     "stability",
@@ -94,6 +97,9 @@ class ExportCard:
     state: Mapping[str, Any] | None = None
     suspended: bool = False
     reviews: tuple[Mapping[str, Any], ...] = ()
+    cloze: bool = False  # `front` holds the sentence with `BLANK` where `back` goes
+    slide: int | None = None
+    seconds: float | None = None  # where the passage starts in a recording
 
 
 def stable_id(kind: str, notebook_id: str) -> int:
@@ -117,6 +123,8 @@ def export_csv(cards: Sequence[ExportCard]) -> bytes:
                 _cell(card.back),
                 _cell(card.source_title or ""),
                 "" if card.page is None else card.page,
+                "" if card.slide is None else card.slide,
+                "" if card.seconds is None else _clock(card.seconds),
                 _cell(" ".join(_tag(tag) for tag in card.tags if _tag(tag))),
                 state.due.isoformat() if state else "",
                 _number(state.stability) if state else "",
@@ -140,27 +148,21 @@ def export_apkg(
     """An Anki package of the cards (one deck, one note per card), scheduling included.
     `now` stamps the notes (Anki refuses ids more than a day in the future)."""
     now = utc(now)
-    model = genanki.Model(
-        stable_id("model", notebook_id),
-        "LearningTool card",
-        fields=[{"name": "Front"}, {"name": "Back"}, {"name": "Source"}],
-        templates=[
-            {
-                "name": "Card 1",
-                "qfmt": "{{Front}}",
-                "afmt": '{{FrontSide}}<hr id="answer">{{Back}}<div class="source">{{Source}}</div>',
-            }
-        ],
-        css=_CSS,
-    )
+    basic, cloze = _basic_model(notebook_id), _cloze_model(notebook_id)
     deck = genanki.Deck(stable_id("deck", notebook_id), deck_name)
     guids = []
     for card in cards:
         guid = genanki.guid_for("learningtool", card.item_id)
         guids.append(guid)
         tags = [_tag(tag) for tag in card.tags if _tag(tag)]
-        fields = [_html(card.front), _html(card.back), _html(_source(card))]
-        deck.add_note(genanki.Note(model=model, fields=fields, tags=tags, guid=guid))
+        text = _cloze_text(card) if card.cloze else None
+        source = _html(_source(card))
+        if text is not None:
+            note = genanki.Note(model=cloze, fields=[text, source], tags=tags, guid=guid)
+        else:
+            fields = [_html(card.front), _html(card.back), source]
+            note = genanki.Note(model=basic, fields=fields, tags=tags, guid=guid)
+        deck.add_note(note)
     with tempfile.TemporaryDirectory(prefix="learningtool-apkg-") as directory:
         path = Path(directory) / "collection.anki2"
         connection = sqlite3.connect(path)
@@ -178,6 +180,60 @@ def export_apkg(
         for name, data in (("collection.anki2", collection), ("media", b"{}")):
             archive.writestr(zipfile.ZipInfo(name, _ZIP_TIME), data, zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
+
+
+def _basic_model(notebook_id: str) -> genanki.Model:
+    """Front and back (questions and answers)."""
+    return genanki.Model(
+        stable_id("model", notebook_id),
+        "LearningTool card",
+        fields=[{"name": "Front"}, {"name": "Back"}, {"name": "Source"}],
+        templates=[
+            {
+                "name": "Card 1",
+                "qfmt": "{{Front}}",
+                "afmt": '{{FrontSide}}<hr id="answer">{{Back}}<div class="source">{{Source}}</div>',
+            }
+        ],
+        css=_CSS,
+    )
+
+
+def _cloze_model(notebook_id: str) -> genanki.Model:
+    """Anki's Cloze note type (its own fields, Text and Back Extra): Anki shows the blank,
+    types it and lets the card be edited as a cloze, which a Basic note with "[...]" in it
+    did not."""
+    return genanki.Model(
+        stable_id("cloze-model", notebook_id),
+        "LearningTool cloze",
+        fields=[{"name": "Text"}, {"name": "Back Extra"}],
+        templates=[
+            {
+                "name": "Cloze",
+                "qfmt": "{{cloze:Text}}",
+                "afmt": '{{cloze:Text}}<div class="source">{{Back Extra}}</div>',
+            }
+        ],
+        css=_CSS,
+        model_type=genanki.Model.CLOZE,
+    )
+
+
+def _cloze_text(card: ExportCard) -> str | None:
+    """The front with its blank as Anki's `{{c1::answer}}`, or None when it has no single
+    blank or the answer holds Anki's own cloze markers (exported as a Basic note instead)."""
+    before, blank, after = card.front.partition(BLANK)
+    if not blank or BLANK in after or not card.back.strip():
+        return None
+    if "::" in card.back or "}}" in card.back or "{{" in card.back:
+        return None
+    return f"{_html(before)}{{{{c1::{_html(card.back)}}}}}{_html(after)}"
+
+
+def _clock(seconds: float) -> str:
+    """A position in a recording as H:MM:SS."""
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 def anki_ease(difficulty: float, interval_days: int, config: SchedulerConfig) -> int:
@@ -293,8 +349,18 @@ def _scheduled(state: Mapping[str, Any] | None) -> bool:
 
 
 def _source(card: ExportCard) -> str:
-    if card.source_title and card.page is not None:
-        return f"{card.source_title}, p. {card.page}"
+    """Where the card comes from: the title and the page, slide or time in a recording."""
+    where = (
+        f"p. {card.page}"
+        if card.page is not None
+        else f"slide {card.slide}"
+        if card.slide is not None
+        else _clock(card.seconds)
+        if card.seconds is not None
+        else ""
+    )
+    if card.source_title and where:
+        return f"{card.source_title}, {where}"
     return card.source_title or ""
 
 

@@ -13,7 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from learningtool import cursor as cursors
 from learningtool.errors import InvalidInput, NotFound
-from learningtool.models import CardReview, CardState, FeedItem, Notebook, Source, StudyItem, utcnow
+from learningtool.models import (
+    CardReview,
+    CardState,
+    Chunk,
+    FeedItem,
+    Notebook,
+    Source,
+    StudyItem,
+    utcnow,
+)
 from learningtool.study import cards_export, schedule
 
 
@@ -154,8 +163,9 @@ async def export_cards(session: AsyncSession, notebook: Notebook, fmt: str) -> b
     rows = (
         await session.execute(
             _cards(notebook.id)
-            .add_columns(Source.title, Source.tags)
+            .add_columns(Source.title, Source.tags, Chunk.page, Chunk.slide, Chunk.audio_start)
             .join(Source, Source.id == StudyItem.source_id)
+            .outerjoin(Chunk, Chunk.id == StudyItem.chunk_id)
             .order_by(StudyItem.created_at, StudyItem.id)
         )
     ).all()
@@ -165,13 +175,17 @@ async def export_cards(session: AsyncSession, notebook: Notebook, fmt: str) -> b
             item_id=item.id,
             front=str(item.payload.get("front", "")),
             back=str(item.payload.get("back", "")),
+            cloze=item.payload.get("style") == "cloze",
             source_title=title,
+            page=page,
+            slide=slide,
+            seconds=seconds,
             tags=tuple(tags or ()),
             state=state.fsrs if state.last_review_at is not None else None,
             suspended=state.suspended,
             reviews=tuple(logs.get(item.id, ())),
         )
-        for item, state, title, tags in rows
+        for item, state, title, tags, page, slide, seconds in rows
     ]
     if fmt == "csv":
         return cards_export.export_csv(cards)
