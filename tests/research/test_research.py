@@ -318,3 +318,19 @@ async def test_deleting_the_notebook_drops_its_runs_and_checkpoints(
     async with api.context.sessions() as session:
         assert await session.scalar(count, {"run": run_id}) == 0
         assert await session.get(ResearchRun, run_id) is None
+
+
+async def test_the_web_asked_for_where_none_is_configured_is_a_clear_422(
+    api: Api, client: AsyncClient
+) -> None:
+    notebook = await make_notebook(client, "No web", "Mitochondria make ATP for the cell.")
+    refused = await client.post(
+        f"/api/v1/notebooks/{notebook}/research",
+        json={"question": "How do cells make energy?", "use_web": True},
+    )
+    assert refused.status_code == 422
+    assert "WEB_SEARCH_PROVIDER" in refused.json()["error"]["message"]
+    plain = await start(client, notebook, question="How do cells make energy?")
+    assert plain["run"]["use_web"] is False  # not asked: the web only where a provider is set
+    runs = (await client.get(f"/api/v1/notebooks/{notebook}/research")).json()
+    assert len(runs) == 1  # the refused request left nothing behind

@@ -288,7 +288,8 @@ async def _research(
     async with session_scope(app.sessions) as session:
         notebook = await session.get(Notebook, notebook_id)
         assert notebook is not None
-        run, _ = await research_service.start(session, notebook, question)
+        use_web = research_service.choose_web(None, app.settings.web_search_provider)
+        run, _ = await research_service.start(session, notebook, question, use_web=use_web)
         run_id = run.id
     stream.emit("research", {"run_id": run_id, "step": "queued"})
     try:

@@ -23,10 +23,11 @@ router = APIRouter(prefix="/notebooks/{notebook_id}/research", tags=["research"]
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, dependencies=[rate_limited("research")])
 async def start_research(
-    body: ResearchCreate, notebook: NotebookDep, session: SessionDep
+    body: ResearchCreate, notebook: NotebookDep, session: SessionDep, app: AppDep
 ) -> RunStarted:
+    use_web = service.choose_web(body.use_web, app.settings.web_search_provider)
     run, created = await service.start(
-        session, notebook, body.question, effort=body.effort, use_web=body.use_web
+        session, notebook, body.question, effort=body.effort, use_web=use_web
     )
     return await started(session, run, created)
 

@@ -15,8 +15,10 @@ Effort = Literal["low", "medium", "high"]
 class ResearchCreate(BaseModel):
     question: str = Field(min_length=1, max_length=2000)
     effort: Effort = "medium"
-    use_web: bool = Field(
-        default=True, description="Search the web too, when a web search provider is configured."
+    use_web: bool | None = Field(
+        default=None,
+        description="Search the web too. Not given: when a web search provider is configured. "
+        "true where none is configured: 422.",
     )
 
 

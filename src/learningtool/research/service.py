@@ -56,13 +56,27 @@ def _check(question: str, effort: str) -> str:
     return question
 
 
+def choose_web(requested: bool | None, provider: str) -> bool:
+    """Whether a run searches the web: as asked, or (not asked) whenever a provider is set.
+    Asking for the web where none is configured is a 422 that says what to do, instead of a
+    run that quietly searched the notebook alone."""
+    configured = provider != "none"
+    if requested and not configured:
+        raise InvalidInput(
+            "web search is not configured on this server (WEB_SEARCH_PROVIDER is none): "
+            "send use_web false to research the notebook alone, or set a provider "
+            "(README, Configuration)"
+        )
+    return configured if requested is None else requested
+
+
 async def start(
     session: AsyncSession,
     notebook: Notebook,
     question: str,
     *,
     effort: str = "medium",
-    use_web: bool = True,
+    use_web: bool,
     topic: Topic | None = None,
 ) -> tuple[ResearchRun, bool]:
     """A new run and its job, or (for a topic) the run it already has: (run, created)."""

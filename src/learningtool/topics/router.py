@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from learningtool.deps import SessionDep
+from learningtool.deps import AppDep, SessionDep
 from learningtool.notebook.deps import NotebookDep
+from learningtool.research import service as research_service
 from learningtool.research.router import started
 from learningtool.research.schemas import RunStarted
 from learningtool.topics import service
@@ -41,13 +42,18 @@ async def get_topic(topic_id: str, notebook: NotebookDep, session: SessionDep) -
 
 @router.post("/topics/{topic_id}/accept", status_code=status.HTTP_202_ACCEPTED)
 async def accept_topic(
-    topic_id: str, notebook: NotebookDep, session: SessionDep, body: AcceptTopic | None = None
+    topic_id: str,
+    notebook: NotebookDep,
+    session: SessionDep,
+    app: AppDep,
+    body: AcceptTopic | None = None,
 ) -> RunStarted:
     """Start the topic's research run; a second accept returns the same run."""
     body = body or AcceptTopic()
+    use_web = research_service.choose_web(body.use_web, app.settings.web_search_provider)
     topic = await service.get_topic(session, notebook, topic_id)
     run, created = await service.accept(
-        session, notebook, topic, effort=body.effort, use_web=body.use_web
+        session, notebook, topic, effort=body.effort, use_web=use_web
     )
     return await started(session, run, created)
 

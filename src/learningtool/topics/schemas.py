@@ -28,7 +28,11 @@ class TopicRead(BaseModel):
 
 class AcceptTopic(BaseModel):
     effort: Effort = "medium"
-    use_web: bool = True
+    use_web: bool | None = Field(
+        default=None,
+        description="Search the web too. Not given: when a web search provider is configured. "
+        "true where none is configured: 422.",
+    )
 
 
 class PreferencesRead(BaseModel):
