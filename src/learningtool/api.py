@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from learningtool.account.router import router as account_router
 from learningtool.chat.router import router as chat_router
 from learningtool.feed.router import router as feed_router
 from learningtool.jobs.router import router as jobs_router
@@ -15,6 +16,7 @@ from learningtool.study.router import router as study_router
 from learningtool.topics.router import router as topics_router
 
 api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(account_router)
 api_router.include_router(notebook_router)
 api_router.include_router(source_router)
 api_router.include_router(knowledge_router)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
 from rich.progress import BarColumn, Progress, TextColumn
+from sqlalchemy import select
 
+from learningtool.account import token_file
 from learningtool.config import Settings, get_settings
 from learningtool.context import AppContext
 from learningtool.db import session_scope
@@ -20,6 +23,7 @@ from learningtool.jobs.worker import Worker
 from learningtool.knowledge import reindex as knowledge_reindex
 from learningtool.logs import configure_logging
 from learningtool.main import create_app, local_token, open_context
+from learningtool.models import Job
 from learningtool.notebook import service as notebook_service
 from learningtool.source import local
 from learningtool.user import service as user_service
@@ -206,6 +210,110 @@ def users_list() -> None:
 
     for name, user_id, created in _run(get_settings(), action):
         typer.echo(f"{name}\t{user_id}\t{created}")
+
+
+@users_cli.command("tokens")
+def users_tokens(name: str) -> None:
+    """List a user's tokens: id, label, creation and last use (never the token itself)."""
+
+    async def action(context: AppContext) -> list[tuple[str, str, str, str]]:
+        async with session_scope(context.sessions) as session:
+            user = await user_service.get_user_by_name(session, name)
+            return [
+                (t.id, t.name, t.created_at.isoformat(), _when(t.last_used_at))
+                for t in await user_service.list_tokens(session, user)
+            ]
+
+    for row in _run(get_settings(), action):
+        typer.echo("\t".join(row))
+
+
+@users_cli.command("revoke")
+def users_revoke(name: str, token_id: str) -> None:
+    """Revoke one token of a user (its id from `users tokens`); it stops working at once."""
+
+    async def action(context: AppContext) -> None:
+        async with session_scope(context.sessions) as session:
+            user = await user_service.get_user_by_name(session, name)
+            await user_service.revoke_token(session, user, token_id)
+
+    _run(get_settings(), action)
+    typer.echo(f"revoked {token_id}")
+
+
+@users_cli.command("rotate")
+def users_rotate(
+    name: str, label: Annotated[str, typer.Option(help="What the new token is for.")] = "cli"
+) -> None:
+    """Revoke every token of a user and print one new token (a leaked token's remedy). The
+    local token kept in the data directory is replaced too."""
+
+    async def action(context: AppContext) -> str:
+        async with session_scope(context.sessions) as session:
+            user = await user_service.get_user_by_name(session, name)
+            revoked = await user_service.revoke_all(session, user)
+            token = await user_service.issue_token(session, user, name=label)
+        path = context.settings.token_file
+        await asyncio.to_thread(token_file.replace_kept, path, set(revoked), token)
+        return token
+
+    typer.echo(_run(get_settings(), action))
+
+
+@users_cli.command("delete")
+def users_delete(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
+) -> None:
+    """Delete a user with all their notebooks (rows, files, graph) and tokens."""
+    if not yes:
+        typer.echo("error: this deletes every notebook of the user; add --yes", err=True)
+        raise typer.Exit(2)
+
+    async def action(context: AppContext) -> int:
+        async with session_scope(context.sessions) as session:
+            user = await user_service.get_user_by_name(session, name)
+            await user_service.revoke_all(session, user)  # no request gets in from now on
+            notebooks = await notebook_service.list_notebooks(session, owner_id=user.id)
+            jobs = [(await notebook_service.delete_notebook(session, n)).id for n in notebooks]
+        await _purge(context, jobs)
+        async with session_scope(context.sessions) as session:
+            await user_service.delete_user(
+                session, await user_service.get_user_by_name(session, name)
+            )
+        return len(jobs)
+
+    count = _run(get_settings(), action)
+    typer.echo(f"deleted user {name!r} and {count} notebooks")
+
+
+async def _purge(context: AppContext, job_ids: list[str]) -> None:
+    """Wait for the purge jobs, running them here (a server's worker may take some: either
+    way each runs once)."""
+    if not job_ids:
+        return
+    purger = Worker(context, kinds=[notebook_service.PURGE_JOB])
+    runner = asyncio.create_task(purger.run())
+    try:
+        while True:  # polled: the jobs may end in another process
+            if await _all_ended(context, job_ids):
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await purger.stop()
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+async def _all_ended(context: AppContext, job_ids: list[str]) -> bool:
+    async with context.sessions() as session:
+        states = await session.scalars(select(Job.state).where(Job.id.in_(job_ids)))
+        pending = [state for state in states if state in ("queued", "running")]
+    return not pending
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else "never"
 
 
 def main() -> None:

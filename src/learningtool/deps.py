@@ -66,6 +66,7 @@ async def get_current_user(
         failures.spend(address)
         raise Unauthorized("the token is not valid")
     user, token = found
+    request.state.token_id = token.id
     token_use: TokenUse = request.app.state.token_use
     token_use.note(token)
     # Give the connection back to the pool: a handler that next waits on something else (a

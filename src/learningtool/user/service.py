@@ -46,10 +46,16 @@ async def list_users(session: AsyncSession) -> list[User]:
 
 async def issue_token(session: AsyncSession, user: User, name: str = "default") -> str:
     """Create a token for `user` and return it in clear: the only time it is readable."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), name=name))
-    await session.flush()
+    _row, token = await _issue(session, user, name)
     return token
+
+
+async def _issue(session: AsyncSession, user: User, name: str) -> tuple[ApiToken, str]:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, token_hash=hash_token(token), name=name)
+    session.add(row)
+    await session.flush()
+    return row, token
 
 
 async def authenticate(session: AsyncSession, token: str) -> tuple[User, ApiToken] | None:
@@ -75,3 +81,46 @@ async def ensure_local_user(session: AsyncSession) -> str | None:
         return None
     user = await create_user(session, "local")
     return await issue_token(session, user, name="first-start")
+
+
+async def list_tokens(session: AsyncSession, user: User) -> list[ApiToken]:
+    rows = await session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at)
+    )
+    return list(rows)
+
+
+async def revoke_token(session: AsyncSession, user: User, token_id: str) -> ApiToken:
+    """Delete one of `user`'s tokens: it stops working with the next request. Another
+    user's token id is a 404, as an unknown one."""
+    token = await session.scalar(
+        select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
+    )
+    if token is None:
+        raise NotFound("token not found")
+    await session.delete(token)
+    await session.flush()
+    return token
+
+
+async def rotate_token(session: AsyncSession, user: User, token_id: str) -> tuple[ApiToken, str]:
+    """Replace a token by a new one with the same label: its row, and the token in clear
+    (the only time it is readable); the old one stops working at once."""
+    old = await revoke_token(session, user, token_id)
+    return await _issue(session, user, old.name)
+
+
+async def revoke_all(session: AsyncSession, user: User) -> list[str]:
+    """Delete every token of `user`; their hashes are returned (to find a kept copy)."""
+    tokens = await list_tokens(session, user)
+    for token in tokens:
+        await session.delete(token)
+    await session.flush()
+    return [token.token_hash for token in tokens]
+
+
+async def delete_user(session: AsyncSession, user: User) -> None:
+    """Remove the user row (tokens and anything still owned go with it, by cascade). The
+    caller purges the notebooks first: their files live outside the database."""
+    await session.delete(user)
+    await session.flush()
