@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -25,6 +26,7 @@ from learningtool.logs import configure_logging
 from learningtool.main import create_app, local_token, open_context
 from learningtool.models import Job
 from learningtool.notebook import service as notebook_service
+from learningtool.presence import WorkerPresence, held_by_another
 from learningtool.source import local
 from learningtool.user import service as user_service
 
@@ -75,6 +77,9 @@ def worker(
     configure_logging(settings.log_level, json=settings.log_json)
 
     async def work(context: AppContext) -> None:
+        presence = WorkerPresence(settings.data_dir)
+        if not await asyncio.to_thread(presence.claim):
+            typer.echo("note: another process already runs jobs on this data directory", err=True)
         job_worker = Worker(context, concurrency=concurrency)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
@@ -85,6 +90,7 @@ def worker(
         await job_worker.stop()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        await asyncio.to_thread(presence.release)
 
     _run(settings, work)
 
@@ -96,7 +102,8 @@ def ingest(
     user: Annotated[str, typer.Option(help="Owner of the notebook.")] = "local",
     tag: Annotated[list[str] | None, typer.Option(help="Tag for every source.")] = None,
 ) -> None:
-    """Add files to a notebook and process them here, with a progress bar per file."""
+    """Add files to a notebook and process them, with a progress bar per file: here, or by
+    the server (or worker) that runs this data directory's jobs, if one does."""
     settings = get_settings()
     configure_logging("WARNING", json=settings.log_json)
     files = local.expand(paths)
@@ -112,38 +119,60 @@ def ingest(
 
 
 async def _process_with_progress(context: AppContext, queued: list[local.Queued]) -> int:
-    """Run a local worker until every queued source is processed; exit status 1 when any
-    file failed."""
-    worker = Worker(context)
+    """Follow every queued source until it is processed; exit status 1 when any file failed.
+    The jobs run in a local worker, unless a server (or `learningtool worker`) runs this data
+    directory's jobs: then they are its (it owns the knowledge graph), and this process only
+    shows their progress."""
+    async with _jobs_processed(context, kinds=None, say=typer.echo):
+        return await _follow(context, queued)
+
+
+@asynccontextmanager
+async def _jobs_processed(
+    context: AppContext, kinds: list[str] | None, say: Callable[[str], None]
+) -> AsyncIterator[None]:
+    """Jobs get processed while inside: by a local worker, or by the process that runs this
+    data directory's jobs already (`presence`), without competing with it."""
+    presence = WorkerPresence(context.settings.data_dir)
+    if not await asyncio.to_thread(presence.claim):
+        say("a running server processes this data directory's jobs: handing them to it")
+        yield
+        return
+    worker = Worker(context, kinds=kinds)
     runner = asyncio.create_task(worker.run())
-    sources = [q for q in queued if q.source_id]
-    failed = sum(1 for q in queued if q.error)
     try:
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[state]}")
-        ) as progress:
-            bars = {
-                source_id: progress.add_task(q.path.name, total=1.0, state="queued")
-                for q in sources
-                if (source_id := q.source_id)
-            }
-            for q in queued:
-                if q.error:
-                    progress.console.print(f"[red]{q.path}: {q.error}")
-            jobs = [q.job_id for q in sources if q.job_id]
-            while True:
-                done = await local.jobs_done(context, jobs)  # before the states: then they
-                states = await local.states(context, list(bars))  # are final when it is
-                for source_id, (status, fraction, error) in states.items():
-                    progress.update(bars[source_id], completed=fraction, state=error or status)
-                if done:
-                    break
-                await asyncio.sleep(0.2)
-            failed += sum(1 for status, _, _ in states.values() if status == "failed")
+        yield
     finally:
         await worker.stop()
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
+        await asyncio.to_thread(presence.release)
+
+
+async def _follow(context: AppContext, queued: list[local.Queued]) -> int:
+    sources = [q for q in queued if q.source_id]
+    failed = sum(1 for q in queued if q.error)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[state]}")
+    ) as progress:
+        bars = {
+            source_id: progress.add_task(q.path.name, total=1.0, state="queued")
+            for q in sources
+            if (source_id := q.source_id)
+        }
+        for q in queued:
+            if q.error:
+                progress.console.print(f"[red]{q.path}: {q.error}")
+        jobs = [q.job_id for q in sources if q.job_id]
+        while True:
+            done = await local.jobs_done(context, jobs)  # before the states: then they
+            states = await local.states(context, list(bars))  # are final when it is
+            for source_id, (status, fraction, error) in states.items():
+                progress.update(bars[source_id], completed=fraction, state=error or status)
+            if done:
+                break
+            await asyncio.sleep(0.2)
+        failed += sum(1 for status, _, _ in states.values() if status == "failed")
     return 1 if failed else 0
 
 
@@ -155,6 +184,13 @@ def reindex(
     """Rebuild the full-text index, the embeddings and the knowledge graph from the database."""
     settings = get_settings()
     configure_logging("WARNING", json=settings.log_json)
+    if held_by_another(settings.data_dir):
+        typer.echo(
+            "error: a running server owns this data directory's knowledge graph; stop it,"
+            " then reindex (the rebuild needs the graph to itself)",
+            err=True,
+        )
+        raise typer.Exit(2)
 
     async def action(context: AppContext) -> dict[str, int]:
         ids = None
@@ -288,21 +324,14 @@ def users_delete(
 
 
 async def _purge(context: AppContext, job_ids: list[str]) -> None:
-    """Wait for the purge jobs, running them here (a server's worker may take some: either
-    way each runs once)."""
+    """Wait for the purge jobs: run here, or by the server if one runs."""
     if not job_ids:
         return
-    purger = Worker(context, kinds=[notebook_service.PURGE_JOB])
-    runner = asyncio.create_task(purger.run())
-    try:
+    async with _jobs_processed(context, kinds=[notebook_service.PURGE_JOB], say=typer.echo):
         while True:  # polled: the jobs may end in another process
             if await _all_ended(context, job_ids):
                 break
             await asyncio.sleep(0.2)
-    finally:
-        await purger.stop()
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
 
 
 async def _all_ended(context: AppContext, job_ids: list[str]) -> bool:

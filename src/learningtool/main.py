@@ -29,6 +29,7 @@ from learningtool.jobs.registry import load_handlers
 from learningtool.jobs.worker import Worker
 from learningtool.logs import configure_logging
 from learningtool.metrics import LoopLagMonitor, RequestMetricsMiddleware
+from learningtool.presence import WorkerPresence
 from learningtool.ratelimit import RateLimits
 from learningtool.source import service as source_service
 from learningtool.user import service as user_service
@@ -70,6 +71,15 @@ async def local_token(context: AppContext) -> str | None:
     if token is not None:
         await asyncio.to_thread(_write_private, context.settings.token_file, token)
     return token
+
+
+async def _claim_presence(settings: Settings) -> WorkerPresence:
+    """Say that this process runs the data directory's jobs: the command line then hands
+    its files to it instead of fighting it for the graph (`presence`)."""
+    presence = WorkerPresence(settings.data_dir)
+    if not await asyncio.to_thread(presence.claim):
+        log.warning("another_worker_present", data_dir=str(settings.data_dir))
+    return presence
 
 
 def _write_private(path: Path, content: str) -> None:
@@ -132,6 +142,7 @@ def create_app(
         monitor.start()
         app.state.lag_monitor = monitor
         worker = Worker(context) if settings.worker_enabled else None
+        presence = await _claim_presence(settings) if worker is not None else None
         app.state.worker = worker
         app.state.worker_task = asyncio.create_task(worker.run()) if worker else None
         log.info("app_started", data_dir=str(settings.data_dir), worker=bool(worker))
@@ -144,6 +155,8 @@ def create_app(
                 await asyncio.gather(app.state.worker_task, return_exceptions=True)
             await monitor.stop()
             await context.close()
+            if presence is not None:
+                await asyncio.to_thread(presence.release)
 
     app = FastAPI(
         title="LearningTool",
