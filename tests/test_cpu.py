@@ -126,3 +126,19 @@ async def test_an_urgent_task_goes_before_the_waiting_bulk_tasks() -> None:
         assert finished == ["running", "urgent", "bulk0", "bulk1", "bulk2"]
     finally:
         await pool.close()
+
+
+async def test_an_idle_process_stops_and_the_next_task_starts_one() -> None:
+    """The extraction processes give back their models' memory when nobody uploads."""
+    pool = CpuPool(1, idle_seconds=0.6)
+    try:
+        first = await pool.run(60, pid)
+        for _ in range(4):  # in use more often than the idle time: the same process
+            await asyncio.sleep(0.3)
+            assert await pool.run(60, pid) == first
+        assert pool.running_processes == 1
+        await asyncio.sleep(1.5)
+        assert pool.running_processes == 0
+        assert await pool.run(60, pid) != first
+    finally:
+        await pool.close()

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         "this are removed (what a crash mid-upload leaves).",
     )
     extract_workers: int = Field(default=2, ge=1, description="Processes for extraction/OCR/ASR.")
+    extract_idle_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="An extraction process idle this long stops, freeing the OCR and speech "
+        "models it loaded (hundreds of MiB); the next file starts one again. 0: never.",
+    )
     extract_timeout_seconds: float = Field(
         default=600.0, gt=0, description="Per source, counted while its processing runs."
     )

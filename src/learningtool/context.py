@@ -87,7 +87,11 @@ async def create_context(settings: Settings) -> AppContext:
         sessions=sessions,
         signals=signals,
         blobs=BlobStore(settings.notebooks_dir),
-        cpu=CpuPool(settings.extract_workers, memory_mb=settings.extract_memory_mb or None),
+        cpu=CpuPool(
+            settings.extract_workers,
+            memory_mb=settings.extract_memory_mb or None,
+            idle_seconds=settings.extract_idle_seconds or None,
+        ),
         embed_pool=embed_pool,
         embedder=embedder,
         vectors=VectorIndex(embedder),

@@ -10,6 +10,8 @@ at a time:
 - each process runs at a lower scheduling priority (`NICENESS`): on a machine with few cores,
   extraction and embedding would otherwise take CPU time from the API process and show up as
   event-loop lag in every request (the graph worker process gets the same treatment);
+- a process idle for `idle_seconds` may be stopped, giving back the memory of the models it
+  loaded (speech to text and OCR take hundreds of MiB); the next task starts one again;
 - each process may get an address-space limit (`memory_mb` beyond its start-up footprint), so
   a document that would need gigabytes fails with `CpuMemoryError` instead of taking the
   machine's memory (Linux: the limit is read from /proc; elsewhere there is none).
@@ -82,6 +84,7 @@ class _Slot:
     def __init__(self, memory_bytes: int | None) -> None:
         self.memory_bytes = memory_bytes
         self.executor: ProcessPoolExecutor | None = None
+        self.released = 0  # which release this is: an idle timer acts on its own only
 
     async def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         """Creating the process and writing to its pipe block: both happen in a thread."""
@@ -112,9 +115,14 @@ class CpuPool:
     embedding, which a person waits for) goes before every bulk task still waiting (an
     ingestion's batches): it waits for one running task at most, not for the queue."""
 
-    def __init__(self, workers: int, *, memory_mb: int | None = None) -> None:
+    def __init__(
+        self, workers: int, *, memory_mb: int | None = None, idle_seconds: float | None = None
+    ) -> None:
         self.workers = workers
         self.memory_mb = memory_mb
+        self.idle_seconds = idle_seconds
+        self._releases = itertools.count(1)
+        self._stopping: set[asyncio.Task[None]] = set()
         memory_bytes = memory_mb * 2**20 if memory_mb else None
         self._free = [_Slot(memory_bytes) for _ in range(max(1, workers))]
         self._slots = list(self._free)
@@ -151,6 +159,31 @@ class CpuPool:
                 turn.set_result(slot)
                 return
         self._free.append(slot)
+        slot.released = next(self._releases)
+        if self.idle_seconds and slot.executor is not None:
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.idle_seconds, self._stop_if_idle, slot, slot.released)
+
+    def _stop_if_idle(self, slot: _Slot, released: int) -> None:
+        """Stop the slot's process if nothing used it since this timer was set. The slot is
+        out of the free list while its process stops, then back, to start on next use."""
+        if slot.released != released or slot not in self._free or slot.executor is None:
+            return
+        self._free.remove(slot)
+        task = asyncio.create_task(self._stop_idle(slot))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def _stop_idle(self, slot: _Slot) -> None:
+        try:
+            await slot.close()
+        finally:
+            self._release(slot)
+
+    @property
+    def running_processes(self) -> int:
+        """Slots with a live process (for tests and metrics)."""
+        return sum(1 for slot in self._slots if slot.executor is not None)
 
     async def _run_on(self, slot: _Slot, seconds: float, fn: Callable[..., T], *args: Any) -> T:
         try:
@@ -177,6 +210,7 @@ class CpuPool:
             raise CpuMemoryError(f"it needed more memory than the limit{limit}") from None
 
     async def close(self) -> None:
+        await asyncio.gather(*self._stopping, return_exceptions=True)
         for slot in self._slots:
             await slot.close()
 
