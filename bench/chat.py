@@ -16,7 +16,7 @@ target is reported with `met` true or false.
    ingested by an app without LLM (so study material is made offline, not by the fake
    model), the bench waiting until no job is queued or running. The same data directory is
    then served by an app configured with the LLM (`llm_provider="openai"`).
-3. The model: `tests.support.fake_openai.FakeOpenAI` on 127.0.0.1 in the bench process,
+3. The model: `bench.fake_model.FakeModel` on 127.0.0.1 in the bench process,
    answering every request from a default reply. A streamed answer sends its role chunk
    after `--model-ttft` - `--token-interval` seconds and its first content delta
    `--token-interval` later, then `--answer-tokens` words in all, `--token-interval` apart:
@@ -48,7 +48,8 @@ target is reported with `met` true or false.
    process and of its child processes (pools, graph worker) from /proc, of the bench
    process, and the machine's busy share (other tenants count); and, unless `--no-spans`,
    the duration of the app's steps (`SPAN_TARGETS`: auth, inserts, history, each retrieval
-   method, claims, storing), wrapped in the child.
+   method, claims, storing), recorded in the child through `learningtool.spans`, and of
+   every commit.
 
 Targets (`met` true/false): p95 of the added TTFT of the first-turn LLM cases, <= 50 ms at 1
 chat and <= 200 ms at 50 concurrent chats.
@@ -71,7 +72,7 @@ import tempfile
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -79,7 +80,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))  # `bench.ingest`, `tests.support.fake_openai`
+    sys.path.insert(0, str(REPO_ROOT))  # `bench.ingest`, `bench.fake_model`
 
 # Light imports only at module level: the spawned app process and its process pools import
 # this script again (as `__mp_main__`), so the service stack is imported inside functions.
@@ -198,14 +199,14 @@ class Model:
     answer_tokens: int
 
     def __call__(self, seen: Any) -> Any:
-        from tests.support.fake_openai import completion, error, streamed
+        from bench.fake_model import completion, error, streamed
 
         kind = request_kind(seen)
         if kind == "answer":
             return streamed(
                 self.answer(seen),
                 delay=max(0.0, self.ttft - self.token_interval),
-                stream_delay=self.token_interval,
+                interval=self.token_interval,
             )
         if kind == "judge":
             return completion('{"supported": true}', delay=self.ttft)
@@ -226,67 +227,68 @@ class Model:
 # -- the app, in a child process --------------------------------------------------------------
 
 
-# (owner module or class, attribute, label): the steps of asking and answering, looked up at
-# call time by their callers, so wrapping the attribute times every call.
+# (span, label): the steps of asking and answering, as the code declares them with
+# `learningtool.spans.timed`, and the label this bench reports them under.
 SPAN_TARGETS = (
-    ("learningtool.user.service", "authenticate", "request.auth"),
-    ("learningtool.notebook.service", "get_notebook", "request.notebook"),
-    ("learningtool.chat.service", "get_session", "request.chat_session"),
-    ("learningtool.chat.service", "ask", "request.insert_messages"),
-    ("sqlalchemy.ext.asyncio:AsyncSession", "commit", "db.commit (any)"),
-    ("learningtool.chat.service", "_turns", "answer.history"),
-    ("learningtool.chat.answer", "rewrite", "answer.rewrite"),
-    ("learningtool.knowledge.search", "search", "search (all)"),
-    ("learningtool.knowledge.search", "excluded_sources", "search.exclusions"),
-    ("learningtool.knowledge.lexical", "search", "search.lexical"),
-    ("learningtool.knowledge.vectors:VectorIndex", "search", "search.vector"),
-    ("learningtool.knowledge.vectors:VectorIndex", "_matrix", "search.vector.matrix"),
-    (
-        "learningtool.knowledge.embed.local:LocalEmbedder",
-        "embed_query",
-        "search.vector.embed_query",
-    ),
-    ("learningtool.knowledge.graph:LightRagGraph", "query", "search.graph"),
-    ("learningtool.knowledge.search", "_passages", "search.passages"),
-    ("learningtool.chat.claims", "check", "answer.claims"),
-    ("learningtool.chat.claims", "check_quotes", "answer.claims (offline quotes)"),
-    ("learningtool.chat.relevance", "score", "answer.relevance (offline)"),
-    ("learningtool.chat.service", "_finish", "answer.store"),
+    ("user.authenticate", "request.auth"),
+    ("notebook.get", "request.notebook"),
+    ("chat.get_session", "request.chat_session"),
+    ("chat.ask", "request.insert_messages"),
+    ("chat.history", "answer.history"),
+    ("chat.rewrite", "answer.rewrite"),
+    ("knowledge.search", "search (all)"),
+    ("knowledge.exclusions", "search.exclusions"),
+    ("knowledge.lexical", "search.lexical"),
+    ("knowledge.vector", "search.vector"),
+    ("knowledge.vector_matrix", "search.vector.matrix"),
+    ("embed.local_query", "search.vector.embed_query"),
+    ("knowledge.graph", "search.graph"),
+    ("knowledge.passages", "search.passages"),
+    ("chat.claims", "answer.claims"),
+    ("chat.claims_quotes", "answer.claims (offline quotes)"),
+    ("chat.relevance", "answer.relevance (offline)"),
+    ("chat.store", "answer.store"),
 )
+# Every commit, whoever makes it: a library's public method, wrapped (it has no span).
+COMMIT_LABEL = "db.commit (any)"
 
 
 class Spans:
-    """Times the `SPAN_TARGETS` coroutines in the app process: (label, start, end) on
-    time.monotonic(), for the bench to group by case."""
+    """Records the `SPAN_TARGETS` spans in the app process, and times every commit: (label,
+    start, end) on time.monotonic(), for the bench to group by case."""
 
     def __init__(self) -> None:
         self.records: list[tuple[str, float, float]] = []
         self.missing: list[str] = []
 
     def install(self) -> None:
-        import importlib
+        # The modules declaring the spans, imported so that `declared()` knows them all.
+        from sqlalchemy.ext.asyncio import AsyncSession
 
-        for owner_path, name, label in SPAN_TARGETS:
-            module_name, _, class_name = owner_path.partition(":")
-            owner = importlib.import_module(module_name)
-            owner = getattr(owner, class_name) if class_name else owner
-            original = getattr(owner, name, None)
-            if not asyncio.iscoroutinefunction(original):
-                self.missing.append(f"{owner_path}.{name}")
-                continue
-            setattr(owner, name, self._timed(original, label))
+        import learningtool.knowledge.embed.local
+        import learningtool.main  # noqa: F401
+        from learningtool import spans
 
-    def _timed(self, original: Callable[..., Any], label: str) -> Callable[..., Any]:
+        labels = dict(SPAN_TARGETS)
+        self.missing = [name for name in labels if name not in spans.declared()]
         records = self.records
 
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def record(name: str, started: float, ended: float) -> None:
+            label = labels.get(name)
+            if label is not None:
+                records.append((label, started, ended))
+
+        spans.record(record)
+        original = AsyncSession.commit
+
+        async def commit(session: AsyncSession) -> None:
             started = time.monotonic()
             try:
-                return await original(*args, **kwargs)
+                await original(session)
             finally:
-                records.append((label, started, time.monotonic()))
+                records.append((COMMIT_LABEL, started, time.monotonic()))
 
-        return wrapper
+        AsyncSession.commit = commit  # type: ignore[method-assign]
 
 
 def serve_child(settings: dict[str, Any], loop_name: str, spans: bool, channel: Connection) -> None:
@@ -338,10 +340,8 @@ class LagCopy:
 
     def copy(self) -> None:
         last = self.samples[-1][0] if self.samples else float("-inf")
-        timed = getattr(self.monitor, "_samples", None)
-        if timed is None:
-            raise RuntimeError("LoopLagMonitor no longer keeps timestamped samples in _samples")
-        self.samples.extend((at, lag) for at, lag in list(timed) if at > last)
+        timed = self.monitor.timed_samples()
+        self.samples.extend((at, lag) for at, lag in timed if at > last)
 
     async def run(self) -> None:
         while True:
@@ -552,7 +552,7 @@ class World:
     client: Any
     notebook: str
     questions: Iterator[str]
-    model: Any  # FakeOpenAI, or None for the offline engine
+    model: Any  # FakeModel, or None for the offline engine
     bench_lag: BenchLag
     app_pid: int
 
@@ -909,7 +909,7 @@ def target(case: dict[str, Any], limit: float) -> dict[str, Any]:
 
 
 async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
-    from tests.support.fake_openai import FakeOpenAI
+    from bench.fake_model import FakeModel
 
     sources = make_sources(args.sources, args.sections, args.section_words, args.seed)
     asked = questions(args.seed)
@@ -923,7 +923,7 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             notebook, report["offline"] = await phase(
                 "offline", data_dir, args, None, None, sources, asked, bench_lag
             )
-        async with FakeOpenAI(default=model) as server:
+        async with FakeModel(model) as server:
             _, report["llm"] = await phase(
                 "llm", data_dir, args, server, notebook, sources, asked, bench_lag
             )

@@ -113,11 +113,9 @@ class FineLag:
 
 
 def lag_window(monitor: Any, start: float, end: float) -> list[float]:
-    """Lags of samples that woke within [start, end] (loop time). `LoopLagMonitor.samples()`
-    drops the timestamps, so for the app's monitor this reads its timestamped deque."""
-    timed = monitor.timed if isinstance(monitor, FineLag) else getattr(monitor, "_samples", None)
-    if timed is None:
-        raise RuntimeError("LoopLagMonitor no longer keeps timestamped samples in _samples")
+    """Lags of samples that woke within [start, end] (loop time), from a `FineLag` or the
+    app's `LoopLagMonitor` (its `timed_samples()`)."""
+    timed = monitor.timed if isinstance(monitor, FineLag) else monitor.timed_samples()
     return [lag for at, lag in list(timed) if start <= at <= end]
 
 

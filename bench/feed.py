@@ -68,7 +68,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))  # `bench.ingest`, `tests.ingestion.builders`
+    sys.path.insert(0, str(REPO_ROOT))  # `bench.ingest`
 
 # Light imports only at module level: the process pools' spawned children import this
 # script again (as `__mp_main__`), so the service stack is imported inside functions.

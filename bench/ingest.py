@@ -7,7 +7,7 @@ Prints one JSON document on stdout (progress goes to stderr).
 1. Documents: R+1 PDFs of N pages of generated prose (a heading and a few paragraphs per
    page, about `--words-per-page` words), identical except for their first line so that the
    notebook's content dedupe does not short-circuit a repetition. Built with
-   `tests.ingestion.builders.pdf_bytes` (Helvetica, one `Tj` per line, uncompressed streams).
+   `bench.documents.text_pdf` (Helvetica, one `Tj` per line, uncompressed streams).
 2. Bare library, in this plain process with no event loop: what
    `learningtool.ingestion.pdf.extract_pdf` calls, `pypdf.PdfReader(BytesIO(data))` then
    `page.extract_text()` for every page; and `learningtool.ingestion.pipeline.process_file`
@@ -66,14 +66,13 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))  # `tests.ingestion.builders`
+    sys.path.insert(0, str(REPO_ROOT))  # `bench.common`, `bench.documents`
 
 # Light imports only at module level: the extraction pool's spawned processes import this
 # script again (as `__mp_main__`), so the service stack is imported inside functions.
-from tests.ingestion.builders import pdf_bytes  # noqa: E402
-
 from bench import common  # noqa: E402
 from bench.common import API, FineLag, lag_window, log, ms_stats, r  # noqa: E402
+from bench.documents import text_pdf  # noqa: E402
 
 TARGETS = {"service_vs_bare_pypdf_ratio_min": 0.7, "loop_lag_ms_max": 20.0}
 
@@ -122,7 +121,7 @@ def make_pdf(pages: int, words_per_page: int, variant: int) -> bytes:
     rng = random.Random(20240601)
     content = [_page_lines(rng, number + 1, words_per_page) for number in range(pages)]
     content[0] = [f"Benchmark document, variant {variant}.", "", *content[0]]
-    return pdf_bytes(content, title="Ingestion bench")
+    return text_pdf(content, title="Ingestion bench")
 
 
 # -- statistics -------------------------------------------------------------------------------
@@ -264,9 +263,21 @@ def _timed_call(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
     return result, time.perf_counter() - started
 
 
+# (span, label): the steps of an upload and of its ingest job, as the code declares them with
+# `learningtool.spans.timed`, and the label this bench reports them under.
+SPANS = (
+    ("source.receive_upload", "upload.receive_stage_fsync"),
+    ("source.add_upload", "upload.sniff_commit_insert"),
+    ("source.status", "job.status"),
+    ("source.process", "job.process"),
+    ("source.index", "job.index"),
+    ("source.save", "job.save"),
+)
+
+
 class Spans:
-    """Wraps the ingest job's steps (module globals looked up at call time) and
-    `CpuPool.run`; `take()` returns and clears what one run recorded."""
+    """Records the ingest spans (`SPANS`) and wraps `CpuPool.run` (public, to time the call in
+    the pool's process too); `take()` returns and clears what one run recorded."""
 
     def __init__(self) -> None:
         self.current: dict[str, float] = {}
@@ -287,19 +298,29 @@ class Spans:
         return taken, intervals
 
     def install(self) -> None:
+        import learningtool.main  # noqa: F401  (imports every module that declares a span)
+        from learningtool import spans as declared_spans
         from learningtool.cpu import CpuPool
-        from learningtool.source import router, service, tasks
 
-        self._wrap(router, "receive_upload", "upload.receive_stage_fsync")
-        self._wrap(service, "add_upload", "upload.sniff_commit_insert")
-        for name in ("_status", "_process", "_index", "_save"):  # those the job module has
-            self._wrap(tasks, name, f"job.{name.lstrip('_')}")
+        labels = {name: label for name, label in SPANS if name in declared_spans.declared()}
+        self.wrapped += labels
+        self.skipped += [name for name, _ in SPANS if name not in labels]
+
+        def record(name: str, started: float, ended: float) -> None:
+            label = labels.get(name)
+            if label is not None:
+                self.add(label, ended - started)
+                self.interval(label, asyncio.get_running_loop().time() - (ended - started))
+
+        self._undo.append(declared_spans.record(record))
         original_run = CpuPool.run
         spans = self
 
-        async def run(pool: Any, seconds: float, fn: Callable[..., Any], *args: Any) -> Any:
+        async def run(
+            pool: Any, seconds: float, fn: Callable[..., Any], *args: Any, **options: Any
+        ) -> Any:
             started, loop_started = time.perf_counter(), asyncio.get_running_loop().time()
-            result, inside = await original_run(pool, seconds, _timed_call, fn, *args)
+            result, inside = await original_run(pool, seconds, _timed_call, fn, *args, **options)
             spans.add("pool.call", time.perf_counter() - started)
             spans.interval("pool.call", loop_started)
             spans.add("pool.in_child", inside)
@@ -308,25 +329,6 @@ class Spans:
         CpuPool.run = run  # type: ignore[method-assign,assignment]
         self._undo.append(lambda: setattr(CpuPool, "run", original_run))
         self.wrapped.append("learningtool.cpu.CpuPool.run")
-
-    def _wrap(self, module: Any, name: str, label: str) -> None:
-        original = getattr(module, name, None)
-        if not asyncio.iscoroutinefunction(original):
-            self.skipped.append(f"{module.__name__}.{name}")
-            return
-        self.wrapped.append(f"{module.__name__}.{name}")
-        spans = self
-
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            started, loop_started = time.perf_counter(), asyncio.get_running_loop().time()
-            try:
-                return await original(*args, **kwargs)
-            finally:
-                spans.add(label, time.perf_counter() - started)
-                spans.interval(label, loop_started)
-
-        setattr(module, name, wrapper)
-        self._undo.append(lambda: setattr(module, name, original))
 
     def uninstall(self) -> None:
         while self._undo:
@@ -684,7 +686,7 @@ def main() -> None:
         "document": {
             "pages": args.pages,
             "bytes": len(pdfs[0]),
-            "generator": "bench.ingest.make_pdf via tests.ingestion.builders.pdf_bytes",
+            "generator": "bench.ingest.make_pdf via bench.documents.text_pdf",
             **plain.document,
         },
         **plain_summary,

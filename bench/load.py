@@ -62,7 +62,7 @@ from urllib.parse import quote
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))  # `bench.*`, `tests.ingestion.builders`
+    sys.path.insert(0, str(REPO_ROOT))  # `bench.*`
 
 # Light imports only at module level: the spawned server child imports this script again.
 from bench import common, served  # noqa: E402

@@ -492,10 +492,8 @@ class Monitors:
         because of what ran when it was due (`wake-up - lag`), so a stall belongs to the run
         it began in, even when the sample wakes in the next one."""
         monitor = self.app if name == "app" else self.fine
-        # LoopLagMonitor keeps its timestamped samples in `_samples`; FineLag in `timed`.
-        timed = monitor.timed if hasattr(monitor, "timed") else getattr(monitor, "_samples", None)
-        if timed is None:
-            raise RuntimeError("LoopLagMonitor no longer keeps timestamped samples in _samples")
+        # FineLag keeps its timestamped samples in `timed`; LoopLagMonitor gives them.
+        timed = monitor.timed if hasattr(monitor, "timed") else monitor.timed_samples()
         return [(at, lag) for at, lag in list(timed) if start <= at - lag < end]
 
     def window(self, start: float, end: float) -> dict[str, list[float]]:

@@ -412,14 +412,15 @@ def speech_document() -> Document:
 
 def scanned_pdf(pages: int, seed: int) -> Document:
     """A PDF of `pages` scanned pages (an image each, no text layer), so OCR runs: paragraphs
-    of the GPL-3 text drawn with `tests.ingestion.builders.text_image`."""
-    from tests.ingestion.builders import pdf_bytes, text_image
+    of the GPL-3 text drawn with `bench.documents.text_image`."""
+    from bench import documents
 
     text = (CORPORA / "licences" / "GPL-3.txt").read_text()
     paragraphs = [" ".join(p.split()) for p in text.split("\n\n") if len(p.split()) > 25]
     rng = random.Random(seed)
-    images = [text_image(rng.sample(paragraphs, 3)) for _ in range(pages)]
-    return Document(f"scan-{seed}.pdf", pdf_bytes(images, title="Scanned pages"), "application/pdf")
+    images = [documents.text_image(rng.sample(paragraphs, 3)) for _ in range(pages)]
+    data = documents.scanned_pdf(images, title="Scanned pages")
+    return Document(f"scan-{seed}.pdf", data, "application/pdf")
 
 
 def page_range(document: Document, first: int, count: int) -> Document:

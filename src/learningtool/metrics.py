@@ -71,6 +71,11 @@ class LoopLagMonitor:
     def samples(self) -> list[float]:
         return [lag for _, lag in self._samples]
 
+    def timed_samples(self) -> list[tuple[float, float]]:
+        """(loop time when it woke, lag) of the last minute: benches line lags up with what
+        they measured at the same time."""
+        return list(self._samples)
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:

@@ -14,6 +14,7 @@ from httpx import AsyncClient
 from learningtool.jobs.worker import Worker
 from learningtool.llm import create_llm_client
 from tests.conftest import Api
+from tests.jobs.test_worker_process import start_worker
 from tests.research.test_research import (
     BIOLOGY,
     PLAN,
@@ -23,7 +24,6 @@ from tests.research.test_research import (
     start,
 )
 from tests.support.fake_openai import FakeOpenAI, Reply, completion
-from tests.test_worker_process import start_worker
 
 pytestmark = pytest.mark.slow
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from learningtool import spans
 from learningtool.chat import relevance
 from learningtool.chat.claims import citations_in
 from learningtool.knowledge.embed import Embedder
@@ -62,6 +63,7 @@ ANSWER = (
 )
 
 
+@spans.timed("chat.rewrite")
 async def rewrite(
     question: str,
     history: Sequence[tuple[str, str]],

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from learningtool import spans
 from learningtool.chat import relevance
 from learningtool.knowledge.embed import Embedder
 from learningtool.llm import LlmClient, LlmError, UsageRecorder, delimit
@@ -82,6 +83,7 @@ JUDGE = (
 )
 
 
+@spans.timed("chat.claims")
 async def check(
     answer: str,
     passages: dict[int, str],
@@ -105,6 +107,7 @@ async def check(
     return claims
 
 
+@spans.timed("chat.claims_quotes")
 async def check_quotes(
     question: str, quotes: Sequence[Quoted], passages: dict[int, str], embedder: Embedder
 ) -> list[Claim]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from learningtool import spans
 from learningtool.knowledge.embed import Embedder
 from learningtool.text import boilerplate
 from learningtool.text.sentences import split_sentences
@@ -115,6 +116,7 @@ def candidates(blocks: Sequence[Block]) -> list[Candidate]:
     return found
 
 
+@spans.timed("chat.relevance")
 async def score(embedder: Embedder, question: str, found: Sequence[Candidate]) -> list[float]:
     """Relevance of each candidate to the question (higher is better)."""
     if not found:

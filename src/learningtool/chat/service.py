@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from learningtool import spans
 from learningtool.chat import answer, claims
 from learningtool.db import session_scope
 from learningtool.errors import NotFound
@@ -56,6 +57,7 @@ async def list_sessions(session: AsyncSession, notebook: Notebook, user: User) -
     return list(rows)
 
 
+@spans.timed("chat.get_session")
 async def get_session(
     session: AsyncSession, notebook: Notebook, user: User, session_id: str
 ) -> ChatSession:
@@ -103,6 +105,7 @@ class Asked:
     reply: ChatMessage
 
 
+@spans.timed("chat.ask")
 async def ask(session: AsyncSession, chat: ChatSession, content: str) -> Asked:
     """Store the question and a pending reply (the caller's transaction)."""
     now = utcnow()
@@ -310,6 +313,7 @@ async def _research(
         return summary, await search.passages_by_id(session, notebook_id, cited)
 
 
+@spans.timed("chat.history")
 async def _turns(session: AsyncSession, chat_id: str, reply_id: str) -> list[tuple[str, str]]:
     rows = list(
         await session.scalars(
@@ -323,6 +327,7 @@ async def _turns(session: AsyncSession, chat_id: str, reply_id: str) -> list[tup
     return turns[:-1] if turns and turns[-1][0] == "user" else turns  # the question itself
 
 
+@spans.timed("chat.store")
 async def _finish(app: AppContext, reply_id: str, **values: Any) -> None:
     async with session_scope(app.sessions) as session:
         await session.execute(

@@ -13,6 +13,8 @@ import re
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from learningtool import spans
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 32
 STOPWORDS = frozenset(
@@ -88,6 +90,7 @@ def _dialect(session: AsyncSession) -> str:
     return bind.dialect.name
 
 
+@spans.timed("knowledge.lexical")
 async def search(
     session: AsyncSession, notebook_id: str, question: str, limit: int
 ) -> list[tuple[str, float]]:

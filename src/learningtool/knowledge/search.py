@@ -26,6 +26,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from learningtool import spans
 from learningtool.knowledge import lexical
 from learningtool.knowledge.graph import GraphError, GraphHit, KnowledgeGraph
 from learningtool.knowledge.vectors import VectorIndex
@@ -83,6 +84,7 @@ class Retriever:
     graph: KnowledgeGraph | None
 
 
+@spans.timed("knowledge.exclusions")
 async def excluded_sources(session: AsyncSession, notebook_id: str, purpose: Purpose) -> set[str]:
     """Sources left out for `purpose`: excluded by id, or carrying an excluded tag."""
     rows = (
@@ -102,6 +104,7 @@ async def excluded_sources(session: AsyncSession, notebook_id: str, purpose: Pur
     return ids
 
 
+@spans.timed("knowledge.search")
 async def search(
     session: AsyncSession,
     retriever: Retriever,
@@ -183,7 +186,7 @@ async def rankings(
     graph_task = None
     if "graph" in methods and retriever.graph is not None:
         graph_task = asyncio.create_task(
-            retriever.graph.query(notebook_id, question, fusion.candidates)
+            _graph_query(retriever.graph, notebook_id, question, fusion.candidates)
         )
     embedding = None
     if "vector" in methods:
@@ -236,6 +239,16 @@ async def passages_by_id(
     return await _passages(session, notebook_id, chunk_ids)
 
 
+@spans.timed("knowledge.graph")
+async def _graph_query(
+    graph: KnowledgeGraph, notebook_id: str, question: str, limit: int
+) -> list[GraphHit]:
+    """The graph's query as a span of its own: it runs in another process, alongside the
+    database queries."""
+    return await graph.query(notebook_id, question, limit)
+
+
+@spans.timed("knowledge.passages")
 async def _passages(session: AsyncSession, notebook_id: str, chunk_ids: list[str]) -> list[Passage]:
     """Hydrate chunk ids in the given order; ids no longer in the notebook are dropped (a
     graph may briefly know chunks of a source being re-processed).

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from learningtool import spans
 from learningtool.models import Chunk, Embedding, Notebook
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class VectorIndex:
         vector: NDArray[np.float32] = (await self.embedder.embed_query(question))[0]
         return vector
 
+    @spans.timed("knowledge.vector")
     async def search(
         self,
         session: AsyncSession,
@@ -121,6 +123,7 @@ class VectorIndex:
         best = best[np.argsort(-scores[best])]
         return [(matrix.chunk_ids[i], float(scores[i])) for i in best]
 
+    @spans.timed("knowledge.vector_matrix")
     async def _matrix(self, session: AsyncSession, notebook_id: str) -> _Matrix:
         version = await session.scalar(
             select(Notebook.index_version).where(Notebook.id == notebook_id)

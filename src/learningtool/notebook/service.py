@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from learningtool import spans
 from learningtool.errors import Conflict, NotFound
 from learningtool.jobs import queue
 from learningtool.models import Exclusion, Job, Notebook, Source, utcnow
@@ -54,6 +55,7 @@ async def list_notebooks(session: AsyncSession, *, owner_id: str) -> list[Notebo
     return list(await session.scalars(_live(owner_id).order_by(Notebook.created_at, Notebook.id)))
 
 
+@spans.timed("notebook.get")
 async def get_notebook(session: AsyncSession, *, owner_id: str, notebook_id: str) -> Notebook:
     notebook: Notebook | None = await session.scalar(
         _live(owner_id).where(Notebook.id == notebook_id)

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from learningtool import spans
 from learningtool.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
 from learningtool.fetch import AddressGuard, canonical_url
 from learningtool.ingestion.errors import UnsupportedTypeError
@@ -38,6 +39,7 @@ class Added:
     duplicate: bool
 
 
+@spans.timed("source.add_upload")
 async def add_upload(
     session: AsyncSession, app: AppContext, notebook: Notebook, upload: Upload
 ) -> Added:

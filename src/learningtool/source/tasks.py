@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from learningtool import spans
 from learningtool.cpu import CpuInterrupted, CpuMemoryError, CpuTimeout
 from learningtool.feed import service as feed
 from learningtool.fetch import AddressGuard, FetchError, FetchLimits, fetch_url
@@ -69,6 +70,7 @@ async def ingest_source(ctx: JobContext) -> dict[str, Any]:
     return {"chunks": count, "characters": len(processed.text), "embedded": embedded}
 
 
+@spans.timed("source.index")
 async def _index(ctx: JobContext, source: Source, processed: Processed) -> int:
     chunks = [
         index.ChunkToIndex(key.id, c.text, c.heading_path, key.embed_hash)
@@ -93,6 +95,7 @@ async def _still_exists(ctx: JobContext, source: Source) -> bool:
     return exists is not None
 
 
+@spans.timed("source.status")
 async def _status(
     ctx: JobContext, source_id: str, status: str, progress: float, message: str
 ) -> None:
@@ -148,6 +151,7 @@ async def _note_retry(ctx: JobContext, source_id: str, reason: str) -> None:
         await session.commit()
 
 
+@spans.timed("source.process")
 async def _process(ctx: JobContext, source: Source) -> Processed:
     settings = ctx.app.settings
     job = pipeline.Job(
@@ -173,6 +177,7 @@ async def _process(ctx: JobContext, source: Source) -> Processed:
         raise JobError(f"processing was interrupted ({error}); it will be retried") from None
 
 
+@spans.timed("source.save")
 async def _save(ctx: JobContext, source: Source, processed: Processed) -> None:
     """Replace the source's chunks, mark it ready and bump the notebook's index version, in
     the job's own transaction (it commits with the job's completion)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from learningtool import spans
 from learningtool.errors import InvalidInput, PayloadTooLarge
 from learningtool.storage import BlobStore, StagedBlob
 
@@ -53,6 +54,7 @@ def _content_disposition(value: str) -> tuple[str, str | None]:
     return name, filename.decode("utf-8", "replace") if filename is not None else None
 
 
+@spans.timed("source.receive_upload")
 async def receive_upload(
     request: Request, *, store: BlobStore, notebook_id: str, max_bytes: int
 ) -> Upload:

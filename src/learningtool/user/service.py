@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from learningtool import spans
 from learningtool.errors import Conflict, InvalidInput, NotFound
 from learningtool.models import ApiToken, User
 
@@ -58,6 +59,7 @@ async def _issue(session: AsyncSession, user: User, name: str) -> tuple[ApiToken
     return row, token
 
 
+@spans.timed("user.authenticate")
 async def authenticate(session: AsyncSession, token: str) -> tuple[User, ApiToken] | None:
     """The user a token belongs to and the token's row, or None. Compared by hash lookup:
     the hash of a random 256-bit token leaks nothing useful through timing. A read only:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from learningtool import spans
 from learningtool.knowledge.embed.packaged import DEFAULT_LOCAL_MODEL, local_model
 from learningtool.knowledge.embed.protocol import Vectors
 from learningtool.knowledge.embed.runtime import embed_in_worker
@@ -49,6 +50,7 @@ class LocalEmbedder:
     async def embed(self, texts: list[str]) -> Vectors:
         return await self._run([self.model.passage_prefix + t for t in texts])
 
+    @spans.timed("embed.local_query")
     async def embed_query(self, text: str) -> Vectors:
         """Urgent in the pool: someone waits for it, ahead of any ingestion's batches."""
         return await self._run([self.model.query_prefix + text], urgent=True)

@@ -16,7 +16,7 @@ from learningtool.jobs import queue
 from learningtool.models import Job, Notebook, User
 from tests.conftest import Api
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def start_worker(
