@@ -789,6 +789,7 @@ def app_settings(data_dir: Path, model_url: str | None) -> dict[str, Any]:
         "database_url": None,
         "worker_enabled": True,
         "log_level": "WARNING",
+        "rate_chat_per_minute": 0,  # every bench client is one user: no abuse to limit
     }
     if model_url is not None:
         values.update(

@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpcore
-import learningtool.fetch.client as fetch_module
 import pytest
 
+import learningtool.fetch.client as fetch_module
 from learningtool.errors import InvalidInput
 from learningtool.fetch import (
     AddressGuard,
