@@ -14,7 +14,6 @@ import pytest
 from learningtool import cpu
 from learningtool.knowledge.graph import (
     EmbeddingSpec,
-    FakeGraph,
     GraphChunk,
     GraphError,
     GraphTimeout,
@@ -23,6 +22,7 @@ from learningtool.knowledge.graph import (
     LightRagGraph,
     hashing_embedding,
 )
+from tests.support.fake_graph import FakeGraph
 
 PHOTOSYNTHESIS = (
     "Photosynthesis is the process by which green plants use light energy to make glucose. "

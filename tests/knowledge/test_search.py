@@ -11,8 +11,9 @@ import pytest
 from httpx import AsyncClient
 
 from learningtool.jobs.worker import Worker
-from learningtool.knowledge.graph import FakeGraph, GraphError, GraphHit
+from learningtool.knowledge.graph import GraphError, GraphHit
 from tests.conftest import Api
+from tests.support.fake_graph import FakeGraph
 
 DOCS = {
     "photosynthesis.md": (

@@ -1,8 +1,8 @@
 """The knowledge graph of a notebook: key phrases, their co-occurrence, and the chunks behind
 them, kept in LightRAG (one workspace per notebook).
 
-`KnowledgeGraph` is what the service uses; `LightRagGraph` is the real one and `FakeGraph` an
-in-memory stand-in for tests of other parts.
+`KnowledgeGraph` is what the service uses; `LightRagGraph` is the real one (the tests of
+other parts use an in-memory stand-in, `tests/support/fake_graph.py`).
 
 `LightRagGraph` never runs LightRAG in the service process: LightRAG's file storages do
 blocking file I/O and wait on thread locks. It starts one long-lived worker process
@@ -34,7 +34,6 @@ import contextlib
 import itertools
 import math
 import multiprocessing
-import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -52,12 +51,10 @@ from learningtool.knowledge.graph_worker.config import (
     WorkerConfig,
     hashing_embedding,
 )
-from learningtool.knowledge.graph_worker.ledger import pairs
 from learningtool.knowledge.graph_worker.process import main as worker_main
 
 __all__ = [
     "EmbeddingSpec",
-    "FakeGraph",
     "GraphChunk",
     "GraphEntity",
     "GraphError",
@@ -138,12 +135,12 @@ class KnowledgeGraph(Protocol):
     async def close(self) -> None: ...
 
 
-def _check_notebook(notebook_id: str) -> None:
+def check_notebook(notebook_id: str) -> None:
     if not isinstance(notebook_id, str) or not _NOTEBOOK_ID.fullmatch(notebook_id):
         raise ValueError("invalid notebook id")
 
 
-def _check_chunks(chunks: Sequence[GraphChunk]) -> None:
+def check_chunks(chunks: Sequence[GraphChunk]) -> None:
     for chunk in chunks:
         if not chunk.chunk_id or not isinstance(chunk.chunk_id, str):
             raise ValueError("a chunk needs an id")
@@ -381,8 +378,8 @@ class LightRagGraph:
         await asyncio.to_thread(worker.stop)
 
     async def insert(self, notebook_id: str, chunks: Sequence[GraphChunk]) -> None:
-        _check_notebook(notebook_id)
-        _check_chunks(chunks)
+        check_notebook(notebook_id)
+        check_chunks(chunks)
         for start in range(0, len(chunks), self.batch_size):
             batch = [
                 (c.chunk_id, c.source_id, c.text) for c in chunks[start : start + self.batch_size]
@@ -394,12 +391,12 @@ class LightRagGraph:
     async def delete_source(
         self, notebook_id: str, source_id: str, chunk_ids: Sequence[str] = ()
     ) -> None:
-        _check_notebook(notebook_id)
+        check_notebook(notebook_id)
         args = {"notebook_id": notebook_id, "source_id": source_id, "chunk_ids": list(chunk_ids)}
         await self._call("delete_source", args, self.write_timeout)
 
     async def query(self, notebook_id: str, question: str, k: int = 10) -> list[GraphHit]:
-        _check_notebook(notebook_id)
+        check_notebook(notebook_id)
         if not question.strip() or k <= 0:
             return []
         args = {"notebook_id": notebook_id, "question": question, "k": k}
@@ -409,12 +406,12 @@ class LightRagGraph:
     async def graph(
         self, notebook_id: str, *, entity: str | None = None, limit: int = 100
     ) -> GraphView:
-        _check_notebook(notebook_id)
+        check_notebook(notebook_id)
         args = {"notebook_id": notebook_id, "entity": entity, "limit": limit}
         return _view(await self._call("graph", args, self.read_timeout))
 
     async def drop(self, notebook_id: str) -> None:
-        _check_notebook(notebook_id)
+        check_notebook(notebook_id)
         await self._call("drop", {"notebook_id": notebook_id}, self.write_timeout)
 
     async def stats(self) -> dict[str, Any]:
@@ -432,130 +429,3 @@ class LightRagGraph:
 
 
 # -- the in-memory fake ------------------------------------------------------------------------
-
-
-@dataclass
-class _FakeNotebook:
-    chunks: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
-
-
-class FakeGraph:
-    """An in-memory `KnowledgeGraph` with the same offline semantics (key phrases as
-    entities, co-occurrence as relations, hits by word overlap), for tests of other parts.
-    Key phrases are extracted in a thread."""
-
-    def __init__(self, data_dir: Path | None = None, *, max_phrases: int = 8) -> None:
-        self.data_dir = data_dir
-        self.max_phrases = max_phrases
-        self.notebooks: dict[str, _FakeNotebook] = {}
-        self.fail_next_write: Exception | None = None
-
-    def _fail(self) -> None:
-        if self.fail_next_write is not None:
-            error, self.fail_next_write = self.fail_next_write, None
-            raise error
-
-    async def insert(self, notebook_id: str, chunks: Sequence[GraphChunk]) -> None:
-        _check_notebook(notebook_id)
-        _check_chunks(chunks)
-        self._fail()
-        from learningtool.knowledge import keyphrases
-
-        limit = self.max_phrases
-        texts = [c.text for c in chunks]
-        found = await asyncio.to_thread(
-            lambda: [tuple(keyphrases.extract(t, limit)) for t in texts]
-        )
-        notebook = self.notebooks.setdefault(notebook_id, _FakeNotebook())
-        for chunk, phrases in zip(chunks, found, strict=True):
-            notebook.chunks[chunk.chunk_id] = (chunk.source_id, phrases)
-
-    async def delete_source(
-        self, notebook_id: str, source_id: str, chunk_ids: Sequence[str] = ()
-    ) -> None:
-        _check_notebook(notebook_id)
-        self._fail()
-        notebook = self.notebooks.get(notebook_id)
-        if notebook is None:
-            return
-        gone = set(chunk_ids) | {c for c, (s, _) in notebook.chunks.items() if s == source_id}
-        for chunk_id in gone:
-            notebook.chunks.pop(chunk_id, None)
-
-    async def query(self, notebook_id: str, question: str, k: int = 10) -> list[GraphHit]:
-        _check_notebook(notebook_id)
-        notebook = self.notebooks.get(notebook_id)
-        if notebook is None or not notebook.chunks or k <= 0:
-            return []
-        from learningtool.knowledge import keyphrases
-
-        words = set(await asyncio.to_thread(keyphrases.query_tokens, question))
-        if not words:
-            return []
-        total = len(notebook.chunks)
-        frequency: dict[str, int] = {}
-        for _, phrases in notebook.chunks.values():
-            for phrase in phrases:
-                frequency[phrase] = frequency.get(phrase, 0) + 1
-        scores: dict[str, float] = {}
-        for chunk_id, (_, phrases) in notebook.chunks.items():
-            score = 0.0
-            for phrase in phrases:
-                phrase_words = set(phrase.split())
-                overlap = len(phrase_words & words)
-                if overlap:
-                    match = overlap / len(phrase_words) * math.sqrt(overlap / len(words))
-                    score += match * math.log(1 + total / frequency[phrase])
-            if score > 0:
-                scores[chunk_id] = score
-        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
-        return [GraphHit(chunk_id, round(score, 6)) for chunk_id, score in ranked]
-
-    async def graph(
-        self, notebook_id: str, *, entity: str | None = None, limit: int = 100
-    ) -> GraphView:
-        _check_notebook(notebook_id)
-        notebook = self.notebooks.get(notebook_id)
-        if notebook is None:
-            return GraphView()
-        weights: dict[tuple[str, str], int] = {}
-        names: set[str] = set()
-        for _, phrases in notebook.chunks.values():
-            names.update(phrases)
-            for pair in pairs(phrases):
-                weights[pair] = weights.get(pair, 0) + 1
-        degree = dict.fromkeys(names, 0)
-        for a, b in weights:
-            degree[a] += 1
-            degree[b] += 1
-        if entity is not None:
-            from learningtool.knowledge import keyphrases
-
-            center = keyphrases.normalise_phrase(entity)
-            if center not in names:
-                return GraphView()
-            around = sorted(
-                ((b if a == center else a, w) for (a, b), w in weights.items() if center in (a, b)),
-                key=lambda item: (-item[1], item[0]),
-            )
-            chosen = [center] + [n for n, _ in around[: max(0, limit - 1)]]
-        else:
-            chosen = sorted(names, key=lambda n: (-degree[n], n))[: max(1, limit)]
-        keep = set(chosen)
-        entities = [GraphEntity(name=n, type="keyphrase", degree=degree[n]) for n in chosen]
-        relations = [
-            GraphRelation(source=a, target=b, weight=float(w))
-            for (a, b), w in sorted(weights.items(), key=lambda item: (-item[1], item[0]))
-            if a in keep and b in keep
-        ]
-        return GraphView(entities=entities, relations=relations)
-
-    async def drop(self, notebook_id: str) -> None:
-        _check_notebook(notebook_id)
-        self.notebooks.pop(notebook_id, None)
-        if self.data_dir is not None:
-            folder = self.data_dir / "notebooks" / notebook_id / "graph"
-            await asyncio.to_thread(shutil.rmtree, folder, True)
-
-    async def close(self) -> None:
-        self.notebooks.clear()
