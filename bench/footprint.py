@@ -1,9 +1,10 @@
-"""Memory bench: resident memory of the server and every process it starts, after start,
-after ingesting the five documents of a realistic notebook, and after the extraction
-processes have been idle, with what each process holds.
+"""Footprint bench: the server's start-up time (a fresh process to `/healthz` answering) and
+the resident memory of the server and every process it starts, after start, after
+ingesting the five documents of a realistic notebook, and after the extraction processes
+have been idle, with what each process holds.
 
-Run from the repository root: `python bench/memory.py [--idle-seconds N]`. Prints one JSON
-document on stdout (progress on stderr). Nothing is asserted.
+Run from the repository root: `python bench/footprint.py [--media] [--idle-seconds N]`.
+Prints one JSON document on stdout (progress on stderr). Nothing is asserted.
 
 The server is `create_app` as `learningtool serve` runs it (SQLite, worker in the process,
 offline engines, the packaged MiniLM embedder, the graph on) in a spawned child
@@ -149,7 +150,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         settings = served.app_settings(data_dir, None, "local")
         settings["graph_enabled"] = True
         app = served.AppProcess(settings, "auto")
+        starting = time.monotonic()
         await app.start()
+        async with app.client() as client:
+            (await client.get("/healthz")).raise_for_status()
+        start_seconds = time.monotonic() - starting
         try:
             await asyncio.sleep(args.settle_seconds)  # the embedding model's warm-up
             after_start = snapshot(app.pid)
@@ -165,8 +170,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await app.stop()
             app.kill()
     return {
-        **common.identity("memory"),
+        **common.identity("footprint"),
         "machine": common.machine(load_before, common.loadavg()),
+        "start_to_healthz_s": round(start_seconds, 2),
+        "targets": {
+            "total_after_ingest_mib_max": 1024,
+            "total_after_ingest_pss_mib": after_ingest["pss_mib"],
+            "memory_met": after_ingest["pss_mib"] <= 1024,
+            "start_s_max": 2.0,
+            "start_met": start_seconds <= 2.0,
+        },
         "ingested": ingested,
         "after_start": after_start,
         "after_ingest": after_ingest,
