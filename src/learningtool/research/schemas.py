@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,14 +12,19 @@ from learningtool.jobs.schemas import JobRead
 Effort = Literal["low", "medium", "high"]
 
 
+UseWeb = Annotated[
+    bool | None,
+    Field(
+        description="Search the web too. Not given: when a web search provider is configured. "
+        "true where none is configured: 422."
+    ),
+]
+
+
 class ResearchCreate(BaseModel):
     question: str = Field(min_length=1, max_length=2000)
     effort: Effort = "medium"
-    use_web: bool | None = Field(
-        default=None,
-        description="Search the web too. Not given: when a web search provider is configured. "
-        "true where none is configured: 422.",
-    )
+    use_web: UseWeb = None
 
 
 class RunRead(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from learningtool.research.schemas import Effort
+from learningtool.research.schemas import Effort, UseWeb
 
 
 class TopicRead(BaseModel):
@@ -28,11 +28,7 @@ class TopicRead(BaseModel):
 
 class AcceptTopic(BaseModel):
     effort: Effort = "medium"
-    use_web: bool | None = Field(
-        default=None,
-        description="Search the web too. Not given: when a web search provider is configured. "
-        "true where none is configured: 422.",
-    )
+    use_web: UseWeb = None
 
 
 class PreferencesRead(BaseModel):
