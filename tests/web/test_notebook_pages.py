@@ -100,16 +100,22 @@ async def test_create_rename_delete_with_errors_in_words(api: Api) -> None:
         notebook_id = (await owner.get("/api/v1/notebooks")).json()[0]["id"]
         listed = await http.get("/")
         assert "0 sources · 0 cards due" in listed.text
+        await http.post("/notebooks", data={"name": "Genetics", "csrf_token": token})
+        taken = await http.post(
+            f"/notebooks/{notebook_id}/rename", data={"name": "Genetics", "csrf_token": token}
+        )
+        assert taken.status_code == 422
+        assert "exists already" in taken.text and "Rename “Biology”" in taken.text
         renamed = await http.post(
             f"/notebooks/{notebook_id}/rename", data={"name": "Cells", "csrf_token": token}
         )
         assert renamed.status_code == 303
-        assert await names(owner) == ["Cells"]
+        assert await names(owner) == ["Cells", "Genetics"]
         confirm = await http.get(f"/notebooks/{notebook_id}/delete")
         assert "This cannot be undone" in confirm.text
         deleted = await http.post(f"/notebooks/{notebook_id}/delete", data={"csrf_token": token})
         assert deleted.status_code == 303
-        assert await names(owner) == []
+        assert await names(owner) == ["Genetics"]
         pending = await http.get("/")
         assert "Being deleted" in pending.text and "waiting to delete" in pending.text
 

@@ -3,8 +3,13 @@ session cookie's flags, signing out, and that the cookie never authenticates the
 
 from __future__ import annotations
 
-from httpx import AsyncClient
+from datetime import timedelta
 
+from httpx import AsyncClient
+from sqlalchemy import update
+
+from learningtool.db import session_scope
+from learningtool.models import WebSession, utcnow
 from learningtool.web.sessions import COOKIE, SignInCodes
 from tests.conftest import Api
 
@@ -110,3 +115,14 @@ async def test_the_api_ignores_the_session_cookie(api: Api) -> None:
         assert answer.status_code == 401
         created = await http.post("/api/v1/notebooks", json={"name": "x"})
         assert created.status_code == 401
+
+
+async def test_an_expired_session_signs_in_again(api: Api) -> None:
+    async with api.client() as http:
+        await signed_in(api, http)
+        assert (await http.get("/")).status_code == 200
+        async with session_scope(api.context.sessions) as session:
+            past = utcnow() - timedelta(seconds=1)
+            await session.execute(update(WebSession).values(expires_at=past))
+        answer = await http.get("/")
+        assert (answer.status_code, answer.headers["location"]) == (303, "/signin")

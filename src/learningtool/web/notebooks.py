@@ -99,7 +99,11 @@ async def rename(
             await notebook_service.update_notebook(session, notebook, name=name, description=None)
         except AppError as failure:
             error = _sentence(failure)
-    if error is not None:  # read again: the failed savepoint expired the renamed row
+    if error is not None:
+        # The refused name stays on the row in memory, and the next query would flush it
+        # again: drop it, and read the user (whom the page shows) and the notebook anew.
+        await session.rollback()
+        await session.refresh(user)
         notebook = await _owned(session, user, notebook_id)
         context = {"notebook": notebook, "name": name, "error": error}
         return render(request, "rename.html", context, status_code=422)
