@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    # Web pages
+    web_session_days: float = Field(
+        default=14, gt=0, description="A browser stays signed in this long (then signs in again)."
+    )
+    sign_in_link_seconds: float = Field(
+        default=600, gt=0, description="The one-time sign-in link printed at start expires then."
+    )
+
     # Rate limits (per process; 0 turns one off)
     rate_sign_in_failures_per_minute: float = Field(
         default=10, ge=0, description="Failed sign-ins per client address (burst 20)."

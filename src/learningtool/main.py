@@ -34,6 +34,8 @@ from learningtool.ratelimit import RateLimits
 from learningtool.source import service as source_service
 from learningtool.user import service as user_service
 from learningtool.user.usage import TokenUse
+from learningtool.web import router as web
+from learningtool.web.signin import start_link
 
 log = structlog.get_logger(__name__)
 
@@ -136,6 +138,16 @@ def create_app(
             else (f"access token: in {where}")
         )
         print(f"LearningTool {message}", file=sys.stderr, flush=True)
+        link = await start_link(
+            context.sessions, app.state.sign_in_codes, settings.host, settings.port
+        )
+        if link is not None:
+            minutes = round(settings.sign_in_link_seconds / 60)
+            print(
+                f"LearningTool web app: open {link} to sign in (works once, for {minutes} min)",
+                file=sys.stderr,
+                flush=True,
+            )
         context.spawn(_warm_up(context), name="warm-up")
         context.spawn(_sweep(context), name="sweep-stray-blobs")
         monitor = LoopLagMonitor(settings.loop_lag_interval_seconds)
@@ -174,6 +186,7 @@ def create_app(
     app.include_router(apidocs.router)
     app.mount(apidocs.ASSETS_PATH, apidocs.assets(), name="docs-assets")
     app.include_router(api_router)
+    web.install(app, settings)  # the pages at `/`, after the API: its paths come first
     return app
 
 

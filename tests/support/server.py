@@ -34,6 +34,9 @@ class Server:
         env = {
             **os.environ,
             "LEARNINGTOOL_DATA_DIR": str(data_dir),
+            # What the app prints (its sign-in link) names the address it really serves.
+            "LEARNINGTOOL_HOST": "127.0.0.1",
+            "LEARNINGTOOL_PORT": str(self.port),
             "LEARNINGTOOL_EMBEDDING_PROVIDER": "hashing",
             "LEARNINGTOOL_GRAPH_ENABLED": "false",
             "LEARNINGTOOL_JOB_POLL_SECONDS": "0.1",

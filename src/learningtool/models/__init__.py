@@ -10,7 +10,7 @@ from learningtool.models.research import ResearchRun
 from learningtool.models.source import Chunk, Source
 from learningtool.models.study import CardReview, CardState, StudyItem
 from learningtool.models.topic import Topic, TopicPreference
-from learningtool.models.user import ApiToken, User
+from learningtool.models.user import ApiToken, User, WebSession
 
 __all__ = [
     "ApiToken",
@@ -31,5 +31,6 @@ __all__ = [
     "Topic",
     "TopicPreference",
     "User",
+    "WebSession",
     "utcnow",
 ]

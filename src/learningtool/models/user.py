@@ -27,3 +27,17 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100), default="default")
     created_at: Mapped[datetime] = created_at_column()
     last_used_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A browser's sign-in (the web pages' cookie). Only the hash of the cookie's random value
+    is stored: a copy of the database signs nobody in. Deleted at sign-out; expired rows are
+    refused and removed at the next sign-in."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = id_column()
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = created_at_column()
+    expires_at: Mapped[datetime]

@@ -1,0 +1,20 @@
+"""Everything the web pages add to the app: their routes (kept out of the OpenAPI schema,
+which describes the API only), their assets, and the sign-in codes."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from learningtool.config import Settings
+from learningtool.web import notebooks, signin
+from learningtool.web.sessions import SignInCodes
+from learningtool.web.templating import ASSETS_PATH, STATIC_DIR
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    app.state.sign_in_codes = SignInCodes(settings.sign_in_link_seconds)
+    app.include_router(signin.router)
+    app.include_router(notebooks.router)
+    # Not checked here: `create_app` may run on an event loop (a test fetches each asset).
+    app.mount(ASSETS_PATH, StaticFiles(directory=STATIC_DIR, check_dir=False), name="web-assets")
