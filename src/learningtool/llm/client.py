@@ -141,17 +141,19 @@ class LlmClient:
         """A free-text reply (Markdown, prose) and its token use, with the same retries as
         every call; never in JSON mode."""
         messages: list[BaseMessage] = [SystemMessage(system_prompt(system)), HumanMessage(user)]
-        message = await self._with_retries(lambda: self.model.ainvoke(messages), task=task)
-        used = usage_of([message])
-        if usage is not None:
-            usage.record(task, used)
-        return text_of(message), used
+        return await self._complete(messages, task=task, usage=usage, json=False)
 
     async def _complete(
-        self, messages: list[BaseMessage], *, task: str, usage: UsageSink | None
+        self,
+        messages: list[BaseMessage],
+        *,
+        task: str,
+        usage: UsageSink | None,
+        json: bool = True,
     ) -> tuple[str, Usage]:
-        """One model reply (with retries), in JSON mode when the provider has one."""
-        json_mode = self.json_mode
+        """One model reply (with retries), in JSON mode when the provider has one and `json`
+        asks for it; its token use goes to `usage`."""
+        json_mode = self.json_mode if json else {}
         try:
             message = await self._with_retries(
                 lambda: self.model.ainvoke(messages, **json_mode), task=task
