@@ -108,32 +108,30 @@ class LlmClient:
             HumanMessage(user),
         ]
         spent = Usage()
-        reply, used = await self._complete(messages, task=task, usage=usage)
-        spent += used
-        try:
-            return Result(parse_reply(reply, schema), spent, attempts=1)
-        except ReplyInvalid as problem:
-            log.info("llm_reply_invalid", task=task, attempt=1, errors=problem.errors)
-            repair = [
-                *messages,
-                AIMessage(reply[:REPLY_ECHO_MAX_CHARS]),
-                HumanMessage(repair_prompt(problem)),
-            ]
-        reply, used = await self._complete(repair, task=task, usage=usage)
-        spent += used
-        try:
-            return Result(parse_reply(reply, schema), spent, attempts=2)
-        except ReplyInvalid as problem:
-            log.warning("llm_reply_invalid", task=task, attempt=2, errors=problem.errors)
-            raise LlmOutputError(
-                f"the model's reply for {task!r} {problem.problem} even after a repair "
-                f"attempt: {'; '.join(problem.errors[:3])}",
-                task=task,
-                errors=problem.errors,
-                attempts=2,
-                usage=spent,
-                last_reply=reply[:2000],
-            ) from None
+        for attempt in (1, 2):  # the reply, then one repair that is shown what was wrong
+            reply, used = await self._complete(messages, task=task, usage=usage)
+            spent += used
+            try:
+                return Result(parse_reply(reply, schema), spent, attempts=attempt)
+            except ReplyInvalid as invalid:
+                problem = invalid
+            if attempt == 1:
+                log.info("llm_reply_invalid", task=task, attempt=1, errors=problem.errors)
+                messages = [
+                    *messages,
+                    AIMessage(reply[:REPLY_ECHO_MAX_CHARS]),
+                    HumanMessage(repair_prompt(problem)),
+                ]
+        log.warning("llm_reply_invalid", task=task, attempt=2, errors=problem.errors)
+        raise LlmOutputError(
+            f"the model's reply for {task!r} {problem.problem} even after a repair "
+            f"attempt: {'; '.join(problem.errors[:3])}",
+            task=task,
+            errors=problem.errors,
+            attempts=2,
+            usage=spent,
+            last_reply=reply[:2000],
+        ) from None
 
     async def text(
         self, *, system: str, user: str, task: str, usage: UsageSink | None = None
