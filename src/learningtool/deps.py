@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from learningtool.db import session_scope
 from learningtool.errors import Unauthorized
 from learningtool.models import User
 from learningtool.ratelimit import RateLimiter, RateLimits
@@ -29,13 +30,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed when the handler returns (before the response
     is sent, so a failed commit is the client's error and not a silent loss), rolled back when
     it raises. Services flush; they never commit."""
-    async with get_app_context(request).sessions() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    async with session_scope(get_app_context(request).sessions) as session:
+        yield session
 
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `learningtool users token`.")

@@ -28,6 +28,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from learningtool.asgi import HttpMiddleware
+
 log = structlog.get_logger(__name__)
 
 
@@ -151,7 +153,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return _response(422, "invalid_input", "request is not valid", {"errors": problems})
 
 
-class UnexpectedErrors:
+class UnexpectedErrors(HttpMiddleware):
     """Pure ASGI middleware: any other exception becomes the JSON 500 and goes to the log.
 
     Starlette's own handler for `Exception` answers and then raises again, and the server
@@ -163,13 +165,10 @@ class UnexpectedErrors:
     app exceptions sees every bug, a blocking call caught by the guard included."""
 
     def __init__(self, app: ASGIApp, reraise: bool = False) -> None:
-        self.app = app
+        super().__init__(app)
         self.reraise = reraise
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def send_wrapper(message: Message) -> None:

@@ -7,7 +7,9 @@ import time
 from collections import deque
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from learningtool.asgi import HttpMiddleware
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -90,16 +92,10 @@ class LoopLagMonitor:
             LOOP_LAG_MAX.set(self.recent_max())
 
 
-class RequestMetricsMiddleware:
-    """Pure ASGI middleware (streams pass through untouched) timing each HTTP request."""
+class RequestMetricsMiddleware(HttpMiddleware):
+    """Times each HTTP request."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 

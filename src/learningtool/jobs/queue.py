@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from learningtool.errors import Conflict, NotFound
 from learningtool.jobs.registry import get_spec
 from learningtool.jobs.signals import Signals
-from learningtool.models import Job, utcnow
+from learningtool.models import Job, Notebook, utcnow
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "queued",
@@ -57,6 +57,23 @@ async def enqueue(
     session.add(job)
     await session.flush()
     _wake_worker_after_commit(session)
+    return job
+
+
+class HasJob(Protocol):
+    """A row whose work is a job (a source's ingestion, a research run)."""
+
+    job_id: str | None
+
+
+async def enqueue_for(
+    session: AsyncSession, row: HasJob, notebook: Notebook, kind: str, payload: dict[str, Any]
+) -> Job:
+    """Queue the job that does a notebook row's work, on the notebook owner's account, and
+    link the row to it (`row.job_id`), in the caller's transaction like `enqueue`."""
+    job = await enqueue(session, kind, payload, user_id=notebook.owner_id, notebook_id=notebook.id)
+    row.job_id = job.id
+    await session.flush()
     return job
 
 

@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from learningtool import spans
 from learningtool.cpu import CpuInterrupted, CpuMemoryError, CpuTimeout
 from learningtool.errors import AppError
 from learningtool.jobs.queue import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
@@ -236,6 +237,7 @@ class Worker:
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
+    @spans.timed("job.complete")
     async def _complete(
         self, session: AsyncSession, job: Job, result: dict[str, Any] | None
     ) -> None:
@@ -292,6 +294,7 @@ class Worker:
             ):
                 await session.commit()
 
+    @spans.timed("job.progress")
     async def _progress(self, job: Job, fraction: float, message: str) -> None:
         async with self.app.sessions() as session:
             held = await self._fenced_update(

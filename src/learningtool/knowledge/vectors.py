@@ -78,7 +78,9 @@ BATCH_ROWS = 250
 
 
 @dataclass(frozen=True)
-class _Matrix:
+class NotebookMatrix:
+    """One notebook's chunk vectors as of its `index_version`, row i for `chunk_ids[i]`."""
+
     version: int
     chunk_ids: list[str]
     vectors: NDArray[np.float32]
@@ -90,7 +92,7 @@ class VectorIndex:
     def __init__(self, embedder: Embedder, max_notebooks: int = 8) -> None:
         self.embedder = embedder
         self.max_notebooks = max_notebooks
-        self._cache: OrderedDict[str, _Matrix] = OrderedDict()
+        self._cache: OrderedDict[str, NotebookMatrix] = OrderedDict()
 
     async def embed_query(self, question: str) -> NDArray[np.float32]:
         """The question's vector (one row of the embedder's output)."""
@@ -109,7 +111,7 @@ class VectorIndex:
     ) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) pairs, best first. `query`: the question's vector
         when the caller embedded it already (`embed_query`)."""
-        matrix = await self._matrix(session, notebook_id)
+        matrix = await self.matrix(session, notebook_id)
         if not matrix.chunk_ids:
             return []
         if query is None:
@@ -124,7 +126,9 @@ class VectorIndex:
         return [(matrix.chunk_ids[i], float(scores[i])) for i in best]
 
     @spans.timed("knowledge.vector_matrix")
-    async def _matrix(self, session: AsyncSession, notebook_id: str) -> _Matrix:
+    async def matrix(self, session: AsyncSession, notebook_id: str) -> NotebookMatrix:
+        """The notebook's vectors: the cached matrix while `index_version` has not moved,
+        else loaded again from SQL. Public so that a bench can time a cold load by itself."""
         version = await session.scalar(
             select(Notebook.index_version).where(Notebook.id == notebook_id)
         )
@@ -151,7 +155,7 @@ class VectorIndex:
             if ids
             else (np.zeros((0, 1), dtype=np.float32))
         )
-        matrix = _Matrix(version or 0, ids, vectors)
+        matrix = NotebookMatrix(version or 0, ids, vectors)
         self._cache[notebook_id] = matrix
         while len(self._cache) > self.max_notebooks:
             self._cache.popitem(last=False)

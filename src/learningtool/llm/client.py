@@ -108,32 +108,30 @@ class LlmClient:
             HumanMessage(user),
         ]
         spent = Usage()
-        reply, used = await self._complete(messages, task=task, usage=usage)
-        spent += used
-        try:
-            return Result(parse_reply(reply, schema), spent, attempts=1)
-        except ReplyInvalid as problem:
-            log.info("llm_reply_invalid", task=task, attempt=1, errors=problem.errors)
-            repair = [
-                *messages,
-                AIMessage(reply[:REPLY_ECHO_MAX_CHARS]),
-                HumanMessage(repair_prompt(problem)),
-            ]
-        reply, used = await self._complete(repair, task=task, usage=usage)
-        spent += used
-        try:
-            return Result(parse_reply(reply, schema), spent, attempts=2)
-        except ReplyInvalid as problem:
-            log.warning("llm_reply_invalid", task=task, attempt=2, errors=problem.errors)
-            raise LlmOutputError(
-                f"the model's reply for {task!r} {problem.problem} even after a repair "
-                f"attempt: {'; '.join(problem.errors[:3])}",
-                task=task,
-                errors=problem.errors,
-                attempts=2,
-                usage=spent,
-                last_reply=reply[:2000],
-            ) from None
+        for attempt in (1, 2):  # the reply, then one repair that is shown what was wrong
+            reply, used = await self._complete(messages, task=task, usage=usage)
+            spent += used
+            try:
+                return Result(parse_reply(reply, schema), spent, attempts=attempt)
+            except ReplyInvalid as invalid:
+                problem = invalid
+            if attempt == 1:
+                log.info("llm_reply_invalid", task=task, attempt=1, errors=problem.errors)
+                messages = [
+                    *messages,
+                    AIMessage(reply[:REPLY_ECHO_MAX_CHARS]),
+                    HumanMessage(repair_prompt(problem)),
+                ]
+        log.warning("llm_reply_invalid", task=task, attempt=2, errors=problem.errors)
+        raise LlmOutputError(
+            f"the model's reply for {task!r} {problem.problem} even after a repair "
+            f"attempt: {'; '.join(problem.errors[:3])}",
+            task=task,
+            errors=problem.errors,
+            attempts=2,
+            usage=spent,
+            last_reply=reply[:2000],
+        ) from None
 
     async def text(
         self, *, system: str, user: str, task: str, usage: UsageSink | None = None
@@ -141,17 +139,19 @@ class LlmClient:
         """A free-text reply (Markdown, prose) and its token use, with the same retries as
         every call; never in JSON mode."""
         messages: list[BaseMessage] = [SystemMessage(system_prompt(system)), HumanMessage(user)]
-        message = await self._with_retries(lambda: self.model.ainvoke(messages), task=task)
-        used = usage_of([message])
-        if usage is not None:
-            usage.record(task, used)
-        return text_of(message), used
+        return await self._complete(messages, task=task, usage=usage, json=False)
 
     async def _complete(
-        self, messages: list[BaseMessage], *, task: str, usage: UsageSink | None
+        self,
+        messages: list[BaseMessage],
+        *,
+        task: str,
+        usage: UsageSink | None,
+        json: bool = True,
     ) -> tuple[str, Usage]:
-        """One model reply (with retries), in JSON mode when the provider has one."""
-        json_mode = self.json_mode
+        """One model reply (with retries), in JSON mode when the provider has one and `json`
+        asks for it; its token use goes to `usage`."""
+        json_mode = self.json_mode if json else {}
         try:
             message = await self._with_retries(
                 lambda: self.model.ainvoke(messages, **json_mode), task=task

@@ -100,15 +100,7 @@ async def start(
         if existing is None:
             raise
         return existing, False
-    job = await queue.enqueue(
-        session,
-        RESEARCH_JOB,
-        {"run_id": run.id},
-        user_id=notebook.owner_id,
-        notebook_id=notebook.id,
-    )
-    run.job_id = job.id
-    await session.flush()
+    await queue.enqueue_for(session, run, notebook, RESEARCH_JOB, {"run_id": run.id})
     return run, True
 
 

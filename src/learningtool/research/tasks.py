@@ -19,6 +19,7 @@ from langchain_core.runnables import RunnableConfig
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from learningtool import spans
 from learningtool.jobs.registry import JobContext, job
 from learningtool.knowledge.search import Mode, Retriever
 from learningtool.knowledge.search import search as search_notebook
@@ -152,6 +153,7 @@ class _EventRecorder:
         self.max_loops = max_loops
         self._lock = asyncio.Lock()  # parallel searches report at once: no lost appends
 
+    @spans.timed("research.event")
     async def __call__(self, event: ProgressEvent) -> None:
         stamped = {**event, "at": utcnow().isoformat()}
         async with self._lock, self.ctx.app.sessions() as session:

@@ -173,16 +173,7 @@ async def _insert(session: AsyncSession, notebook: Notebook, source: Source) -> 
 
 
 async def _enqueue_ingest(session: AsyncSession, notebook: Notebook, source: Source) -> Job:
-    job = await queue.enqueue(
-        session,
-        INGEST_JOB,
-        {"source_id": source.id},
-        user_id=notebook.owner_id,
-        notebook_id=notebook.id,
-    )
-    source.job_id = job.id
-    await session.flush()
-    return job
+    return await queue.enqueue_for(session, source, notebook, INGEST_JOB, {"source_id": source.id})
 
 
 async def _by_hash(session: AsyncSession, notebook_id: str, content_hash: str) -> Source | None:

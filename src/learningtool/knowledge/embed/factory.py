@@ -9,9 +9,18 @@ from typing import TYPE_CHECKING
 from learningtool.config import secret_value
 from learningtool.knowledge.embed.errors import EmbeddingUnavailableError
 from learningtool.knowledge.embed.local import DEFAULT_BATCH_SIZE, LocalEmbedder
-from learningtool.knowledge.embed.ollama import DEFAULT_OLLAMA_URL, OllamaEmbedder
-from learningtool.knowledge.embed.openai_compatible import DEFAULT_OPENAI_URL, OpenAIEmbedder
+from learningtool.knowledge.embed.ollama import (
+    DEFAULT_OLLAMA_MODEL,
+    DEFAULT_OLLAMA_URL,
+    OllamaEmbedder,
+)
+from learningtool.knowledge.embed.openai_compatible import (
+    DEFAULT_OPENAI_MODEL,
+    DEFAULT_OPENAI_URL,
+    OpenAIEmbedder,
+)
 from learningtool.knowledge.embed.packaged import DEFAULT_LOCAL_MODEL
+from learningtool.knowledge.embed.remote import HttpOptions
 
 if TYPE_CHECKING:
     from learningtool.config import Settings
@@ -66,26 +75,27 @@ def create_embedder(settings: Settings | EmbeddingSettings, pool: CpuPool) -> Em
             batch_size=chosen.batch_size,
             timeout_seconds=chosen.timeout_seconds or 120.0,
         )
+    # The server providers' timeouts, when not configured, are their own defaults.
+    options = HttpOptions(
+        batch_size=chosen.batch_size,
+        timeout_seconds=chosen.timeout_seconds,
+        query_prefix=chosen.query_prefix,
+        document_prefix=chosen.document_prefix,
+    )
     if provider == "openai":
         return OpenAIEmbedder(
             chosen.base_url or DEFAULT_OPENAI_URL,
             chosen.api_key or None,
-            chosen.model or "text-embedding-3-small",
+            chosen.model or DEFAULT_OPENAI_MODEL,
             chosen.dim,
-            batch_size=chosen.batch_size,
-            timeout_seconds=chosen.timeout_seconds or 60.0,
-            query_prefix=chosen.query_prefix,
-            document_prefix=chosen.document_prefix,
+            **options,
         )
     if provider == "ollama":
         return OllamaEmbedder(
             chosen.base_url or DEFAULT_OLLAMA_URL,
-            chosen.model or "nomic-embed-text",
+            chosen.model or DEFAULT_OLLAMA_MODEL,
             chosen.dim,
-            batch_size=chosen.batch_size,
-            timeout_seconds=chosen.timeout_seconds or 120.0,
-            query_prefix=chosen.query_prefix,
-            document_prefix=chosen.document_prefix,
+            **options,
         )
     raise EmbeddingUnavailableError(
         f"Unknown embedding provider {provider!r}: use local, openai or ollama."

@@ -2,44 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
-from learningtool.knowledge.embed.local import DEFAULT_BATCH_SIZE
-from learningtool.knowledge.embed.remote import HttpEmbedder
+from learningtool.knowledge.embed.remote import HttpEmbedder, HttpOptions
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
+DEFAULT_OLLAMA_MODEL = "nomic-embed-text"
 
 
 class OllamaEmbedder(HttpEmbedder):
     """Ollama's `/api/embed` (Ollama 0.3.4 and later)."""
 
     provider = "ollama"
+    default_timeout_seconds = 120.0
 
     def __init__(
         self,
         base_url: str = DEFAULT_OLLAMA_URL,
-        model: str = "nomic-embed-text",
+        model: str = DEFAULT_OLLAMA_MODEL,
         dim: int | None = None,
-        *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        timeout_seconds: float = 120.0,
-        max_attempts: int = 4,
-        backoff_seconds: float = 0.5,
-        query_prefix: str = "",
-        document_prefix: str = "",
+        **options: Unpack[HttpOptions],
     ) -> None:
-        super().__init__(
-            base_url=base_url,
-            model=model,
-            dim=dim,
-            headers=None,
-            batch_size=batch_size,
-            timeout_seconds=timeout_seconds,
-            max_attempts=max_attempts,
-            backoff_seconds=backoff_seconds,
-            query_prefix=query_prefix,
-            document_prefix=document_prefix,
-        )
+        super().__init__(base_url=base_url, model=model, dim=dim, **options)
 
     def _request(self, texts: list[str]) -> tuple[str, dict[str, Any]]:
         return f"{self.base_url}/api/embed", {"model": self.model, "input": texts}

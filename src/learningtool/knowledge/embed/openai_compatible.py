@@ -3,45 +3,30 @@ LM Studio; `base_url` as for the OpenAI SDK, with its `/v1`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
-from learningtool.knowledge.embed.local import DEFAULT_BATCH_SIZE
-from learningtool.knowledge.embed.remote import HttpEmbedder
+from learningtool.knowledge.embed.remote import HttpEmbedder, HttpOptions
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
 
 
 class OpenAIEmbedder(HttpEmbedder):
     """An OpenAI-compatible `/embeddings` endpoint (OpenAI, vLLM, llama.cpp, LM Studio)."""
 
     provider = "openai"
+    default_timeout_seconds = 60.0
 
     def __init__(
         self,
         base_url: str = DEFAULT_OPENAI_URL,
         api_key: str | None = None,
-        model: str = "text-embedding-3-small",
+        model: str = DEFAULT_OPENAI_MODEL,
         dim: int | None = None,
-        *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        timeout_seconds: float = 60.0,
-        max_attempts: int = 4,
-        backoff_seconds: float = 0.5,
-        query_prefix: str = "",
-        document_prefix: str = "",
+        **options: Unpack[HttpOptions],
     ) -> None:
-        super().__init__(
-            base_url=base_url,
-            model=model,
-            dim=dim,
-            headers={"Authorization": f"Bearer {api_key}"} if api_key else None,
-            batch_size=batch_size,
-            timeout_seconds=timeout_seconds,
-            max_attempts=max_attempts,
-            backoff_seconds=backoff_seconds,
-            query_prefix=query_prefix,
-            document_prefix=document_prefix,
-        )
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        super().__init__(base_url=base_url, model=model, dim=dim, headers=headers, **options)
 
     def _request(self, texts: list[str]) -> tuple[str, dict[str, Any]]:
         payload = {"model": self.model, "input": texts, "encoding_format": "float"}

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import numpy as np
 
 from learningtool.knowledge.embed.errors import EmbeddingProviderError, EmbeddingUnavailableError
+from learningtool.knowledge.embed.local import DEFAULT_BATCH_SIZE
 from learningtool.knowledge.embed.protocol import Vectors, normalise
 from learningtool.retry import retry_after_seconds
 
@@ -38,25 +39,39 @@ KNOWN_DIMS: Mapping[str, int] = {
 }
 
 
+class HttpOptions(TypedDict, total=False):
+    """The keyword options every HTTP embedder takes, declared once: a provider's constructor
+    names only what is its own (URL, model, key) and passes these on as they came."""
+
+    batch_size: int
+    timeout_seconds: float | None  # None or 0: the provider's `default_timeout_seconds`
+    max_attempts: int
+    backoff_seconds: float
+    query_prefix: str
+    document_prefix: str
+
+
 class HttpEmbedder:
     """Batching, retries, validation and normalisation shared by the HTTP providers."""
 
     provider = "http"
+    default_timeout_seconds = 60.0
 
     def __init__(
         self,
         *,
         base_url: str,
         model: str,
-        dim: int | None,
-        headers: Mapping[str, str] | None,
-        batch_size: int,
-        timeout_seconds: float,
-        max_attempts: int,
-        backoff_seconds: float,
-        query_prefix: str,
-        document_prefix: str,
+        dim: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        timeout_seconds: float | None = None,
+        max_attempts: int = 4,
+        backoff_seconds: float = 0.5,
+        query_prefix: str = "",
+        document_prefix: str = "",
     ) -> None:
+        timeout_seconds = timeout_seconds or self.default_timeout_seconds
         if not model:
             raise EmbeddingUnavailableError(
                 f"No embedding model is configured for {self.provider}."
