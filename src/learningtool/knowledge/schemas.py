@@ -19,7 +19,10 @@ class PassageRead(BaseModel):
     heading_path: list[str]
     audio_start: float | None
     audio_end: float | None
-    score: float = Field(description="Fused reciprocal-rank score; higher is better.")
+    score: float = Field(
+        description="Fused score: cosine similarity plus weighted BM25 and graph scores; higher"
+        " is better."
+    )
     ranks: dict[str, int] = Field(description="Rank of the chunk in each method that found it.")
 
 
