@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import update
 from learningtool.db import session_scope
 from learningtool.jobs.worker import Worker
 from learningtool.models import Job, Source, utcnow
+from learningtool.ratelimit import Limit, RateLimiter
 from learningtool.web.sessions import COOKIE
 from tests.conftest import Api
 from tests.ingestion.builders import pdf_bytes
@@ -337,3 +339,24 @@ async def test_the_live_route_sends_status_changes_and_deletions(api: Api) -> No
             async with asyncio.timeout(10):
                 fourth = await events.get()
             assert f"source-{source_id}" not in fourth and "has no sources yet" in fourth
+
+
+async def test_adding_spends_the_users_allowance_as_the_api_does(api: Api) -> None:
+    limits = api.app.state.rate_limits  # type: ignore[attr-defined]
+    sources = RateLimiter(Limit(1, 1), "sources added")
+    api.app.state.rate_limits = dataclasses.replace(limits, sources=sources)  # type: ignore[attr-defined]
+    async with api.client(api.token) as owner, api.client() as http:
+        await signed_in(api, http)
+        notebook_id = await notebook_of(owner)
+        token = await page_token(http, notebook_id)
+        refused = await upload(http, notebook_id, b"\x00\x01 junk", token, "a.bin")
+        assert refused.status_code == 415  # refused: given back
+        first = await upload(http, notebook_id, b"Some notes on cells.", token, "a.txt")
+        assert first.status_code == 202
+        second = await upload(http, notebook_id, b"Other notes on roots.", token, "b.txt")
+        assert second.status_code == 429
+        assert second.json()["error"].startswith("Too many sources added; try again in")
+        text = await http.post(
+            f"/notebooks/{notebook_id}/sources/text", data={"text": NOTE, "csrf_token": token}
+        )
+        assert text.status_code == 429 and "Too many sources added" in text.text

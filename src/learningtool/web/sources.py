@@ -18,7 +18,8 @@ drops."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -27,7 +28,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from learningtool.deps import AppDep, SessionDep, get_app_context
+from learningtool.deps import AppDep, SessionDep, get_app_context, get_rate_limits
 from learningtool.errors import AppError
 from learningtool.ingestion.sniff import SUPPORTED
 from learningtool.jobs.signals import Signals
@@ -56,6 +57,19 @@ STATUS_WORDS = {
 }
 KIND_WORDS = {"file": "File", "text": "Pasted text", "url": "Web page", "research": "Research"}
 DONE = frozenset({"ready", "failed"})
+
+
+@contextlib.contextmanager
+def _allowance(request: Request, user_id: str) -> Iterator[None]:
+    """One of the user's "sources added" allowance, as the API's add spends it (429 in
+    words when none is left); given back when the addition is refused."""
+    limiter = get_rate_limits(request).sources
+    limiter.take(user_id)
+    try:
+        yield
+    except Exception:
+        limiter.refund(user_id)
+        raise
 
 
 def sentence(message: str) -> str:
@@ -153,13 +167,14 @@ async def upload_file(
     status (413 too large, 415 a type we cannot read, 409 already in the notebook)."""
     notebook = await _owned(session, user, notebook_id)
     try:
-        upload = await receive_upload(
-            request,
-            store=app.blobs,
-            notebook_id=notebook.id,
-            max_bytes=app.settings.max_upload_bytes,
-        )
-        added = await source_service.add_upload(session, app, notebook, upload)
+        with _allowance(request, user.id):
+            upload = await receive_upload(
+                request,
+                store=app.blobs,
+                notebook_id=notebook.id,
+                max_bytes=app.settings.max_upload_bytes,
+            )
+            added = await source_service.add_upload(session, app, notebook, upload)
     except AppError as error:
         message = sentence(error.message)
         if error.status_code == 413:
@@ -191,13 +206,19 @@ async def add_text(
 ) -> Response:
     notebook = await _owned(session, user, notebook_id)
     try:
-        added = await source_service.add_text(
-            session, app, notebook, text=text, title=title.strip(), tags=[]
-        )
+        with _allowance(request, user.id):
+            added = await source_service.add_text(
+                session, app, notebook, text=text, title=title.strip(), tags=[]
+            )
     except AppError as error:
         form = {"title": title, "text": text}
         return await _notebook_page(
-            request, session, notebook, error=sentence(error.message), form=form, status_code=422
+            request,
+            session,
+            notebook,
+            error=sentence(error.message),
+            form=form,
+            status_code=error.status_code,
         )
     if added.duplicate:
         form = {"title": title, "text": text}
@@ -220,13 +241,19 @@ async def add_url(
 ) -> Response:
     notebook = await _owned(session, user, notebook_id)
     try:
-        added = await source_service.add_url(
-            session, app, notebook, url=url, title=title.strip(), tags=[]
-        )
+        with _allowance(request, user.id):
+            added = await source_service.add_url(
+                session, app, notebook, url=url, title=title.strip(), tags=[]
+            )
     except AppError as error:
         form = {"url": url, "url_title": title}
         return await _notebook_page(
-            request, session, notebook, error=sentence(error.message), form=form, status_code=422
+            request,
+            session,
+            notebook,
+            error=sentence(error.message),
+            form=form,
+            status_code=error.status_code,
         )
     if added.duplicate:
         form = {"url": url, "url_title": title}

@@ -19,7 +19,7 @@
       list.innerHTML = event.data;
       if (keep) {  // keyboard focus stays on the same source's control when it still exists
         const again = document.getElementById(keep.id);
-        const control = again && label ? again.querySelector(`[aria-label="${CSS.escape(label)}"]`) : again;
+        const control = again && (label ? again.querySelector(`[aria-label="${CSS.escape(label)}"]`) : again.querySelector("a"));
         if (control) control.focus();
       }
     });
