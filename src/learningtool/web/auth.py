@@ -81,8 +81,20 @@ async def changing_user(request: Request, user: Annotated[User, Depends(page_use
     return user
 
 
+async def streaming_user(request: Request, user: Annotated[User, Depends(page_user)]) -> User:
+    """The signed-in user of a change whose body is streamed (a file upload): the CSRF token
+    must come as the header, so the body is never parsed (or spooled) to look for it."""
+    check_origin(request)
+    sent = request.headers.get(CSRF_HEADER, "")
+    expected: str = request.state.csrf_token
+    if not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise Refused("the form has expired or did not come from this site; reload the page")
+    return user
+
+
 PageUser = Annotated[User, Depends(page_user)]
 ChangingUser = Annotated[User, Depends(changing_user)]
+StreamingUser = Annotated[User, Depends(streaming_user)]
 
 
 def sign_in_redirect(request: Request) -> Response:

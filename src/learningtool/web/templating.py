@@ -51,6 +51,16 @@ environment = Environment(
 environment.globals["assets"] = ASSETS_PATH
 
 
+def render_part(request: Request, template: str, context: dict[str, Any]) -> str:
+    """A fragment (no page around it), as sent in a server-sent event."""
+    values = {
+        "request": request,
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+        **context,
+    }
+    return environment.get_template(template).render(values)
+
+
 def render(
     request: Request,
     template: str,

@@ -1,0 +1,353 @@
+"""A notebook's page: its sources (status and progress live, the failure reason in words, a
+retry), adding knowledge (files, pasted text, a URL), and one source's extracted text with
+its chunk boundaries; deleting a source (confirmed).
+
+Files are uploaded by `static/sources.js`, one request per file with its own progress bar,
+the CSRF token as a header (the body is streamed to the blob store by the same
+`receive_upload` the API uses, never parsed first to look for a form field). Text and URLs
+are plain forms. Everything goes through the source service, as the API's routes do.
+
+The live list is server-sent events, not polling: `/notebooks/{id}/events` sends the list's
+HTML (the same fragment the page renders) whenever it changes. It re-reads the notebook's
+sources when one of their running jobs signals a change in this process (the worker's
+`job_changed`), and at least every `EVENT_POLL_SECONDS` (an upload from another tab, a job
+run by another process, a deletion), so it costs one small query a second per open page.
+The page's script swaps the fragment in; a browser reconnects by itself when the stream
+drops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path, Query, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from learningtool.deps import AppDep, SessionDep, get_app_context, get_rate_limits
+from learningtool.errors import AppError
+from learningtool.ingestion.sniff import SUPPORTED
+from learningtool.jobs.signals import Signals
+from learningtool.models import Chunk, Notebook, Source, User
+from learningtool.notebook import service as notebook_service
+from learningtool.source import service as source_service
+from learningtool.source.upload import receive_upload
+from learningtool.web.auth import ChangingUser, PageRoute, PageUser, StreamingUser
+from learningtool.web.templating import render, render_part
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+NotebookId = Annotated[str, Path(max_length=64)]
+SourceId = Annotated[str, Path(max_length=64)]
+EVENT_POLL_SECONDS = 1.0
+WATCHED_JOBS = 50  # the running jobs a stream waits on at once (the rest: the poll)
+CHUNKS_PER_PAGE = 200
+MAX_TEXT_FORM_CHARS = 8 * 1024 * 1024  # the service holds it to `max_text_chars`
+
+STATUS_WORDS = {
+    "queued": "Waiting to be processed",
+    "extracting": "Extracting the text",
+    "indexing": "Indexing",
+    "ready": "Ready",
+    "failed": "Failed",
+}
+KIND_WORDS = {"file": "File", "text": "Pasted text", "url": "Web page", "research": "Research"}
+DONE = frozenset({"ready", "failed"})
+
+
+@contextlib.contextmanager
+def _allowance(request: Request, user_id: str) -> Iterator[None]:
+    """One of the user's "sources added" allowance, as the API's add spends it (429 in
+    words when none is left); given back when the addition is refused."""
+    limiter = get_rate_limits(request).sources
+    limiter.take(user_id)
+    try:
+        yield
+    except Exception:
+        limiter.refund(user_id)
+        raise
+
+
+def sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
+async def _owned(session: AsyncSession, user: User, notebook_id: str) -> Notebook:
+    """Another user's notebook is a 404, as an unknown one (never a 403)."""
+    return await notebook_service.get_notebook(session, owner_id=user.id, notebook_id=notebook_id)
+
+
+def _list_context(notebook: Notebook, sources: list[Source]) -> dict[str, Any]:
+    return {
+        "notebook": notebook,
+        "sources": sources,
+        "status_words": STATUS_WORDS,
+        "kind_words": KIND_WORDS,
+    }
+
+
+async def _notebook_page(
+    request: Request,
+    session: AsyncSession,
+    notebook: Notebook,
+    *,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    sources = await source_service.list_sources(session, notebook)
+    max_bytes = get_app_context(request).settings.max_upload_bytes
+    context = {
+        **_list_context(notebook, sources),
+        "error": error,
+        "form": {"title": "", "text": "", "url": "", "url_title": "", **(form or {})},
+        "max_upload_bytes": max_bytes,
+        "max_upload_label": _megabytes(max_bytes),
+        "supported": ", ".join(SUPPORTED),
+    }
+    return render(request, "notebook.html", context, status_code=status_code)
+
+
+@router.get("/notebooks/{notebook_id}")
+async def notebook_page(
+    request: Request, session: SessionDep, user: PageUser, notebook_id: NotebookId
+) -> Response:
+    return await _notebook_page(request, session, await _owned(session, user, notebook_id))
+
+
+@router.get("/notebooks/{notebook_id}/events")
+async def source_events(
+    request: Request, session: SessionDep, app: AppDep, user: PageUser, notebook_id: NotebookId
+) -> EventSourceResponse:
+    """A `sources` event (the list's HTML) now and after each change of this notebook's
+    sources, until the browser goes away. Ownership is checked before the stream opens."""
+    notebook = await _owned(session, user, notebook_id)
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        last: str | None = None
+        while True:
+            async with app.sessions() as reader:
+                sources = await source_service.list_sources(reader, notebook)
+            html = render_part(request, "_sources.html", _list_context(notebook, sources))
+            if html != last:
+                last = html
+                yield ServerSentEvent(data=html, event="sources")
+            if await request.is_disconnected():
+                return
+            running = [s.job_id for s in sources if s.status not in DONE and s.job_id]
+            await _any_job_changes(app.signals, running[:WATCHED_JOBS], EVENT_POLL_SECONDS)
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+async def _any_job_changes(signals: Signals, job_ids: list[str], seconds: float) -> None:
+    """Return when one of `job_ids` changes in this process, or after `seconds`."""
+    if not job_ids:
+        await asyncio.sleep(seconds)
+        return
+    waits = [asyncio.create_task(signals.wait_for_job(job_id, seconds)) for job_id in job_ids]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+
+
+@router.post("/notebooks/{notebook_id}/sources/file")
+async def upload_file(
+    request: Request, session: SessionDep, app: AppDep, user: StreamingUser, notebook_id: NotebookId
+) -> Response:
+    """One file (multipart field `file`), sent by the page's script. The answer is JSON for
+    that script: `{"title", "source_id", "message"}`, or `{"error"}` in words with the
+    status (413 too large, 415 a type we cannot read, 409 already in the notebook)."""
+    notebook = await _owned(session, user, notebook_id)
+    try:
+        with _allowance(request, user.id):
+            upload = await receive_upload(
+                request,
+                store=app.blobs,
+                notebook_id=notebook.id,
+                max_bytes=app.settings.max_upload_bytes,
+            )
+            added = await source_service.add_upload(session, app, notebook, upload)
+    except AppError as error:
+        message = sentence(error.message)
+        if error.status_code == 413:
+            limit = _megabytes(app.settings.max_upload_bytes)
+            message = f"This file is too large: the limit is {limit} per file."
+        elif error.status_code == 415:
+            message = f"This type of file cannot be read. {message}"
+        return JSONResponse({"error": message}, status_code=error.status_code)
+    if added.duplicate:
+        message = f"This file is already in the notebook, as “{added.source.title}”."
+        return JSONResponse({"error": message, "source_id": added.source.id}, status_code=409)
+    body = {"title": added.source.title, "source_id": added.source.id, "message": "Added"}
+    return JSONResponse(body, status_code=202)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB"
+
+
+@router.post("/notebooks/{notebook_id}/sources/text")
+async def add_text(
+    request: Request,
+    session: SessionDep,
+    app: AppDep,
+    user: ChangingUser,
+    notebook_id: NotebookId,
+    text: Annotated[str, Form(max_length=MAX_TEXT_FORM_CHARS)],
+    title: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    notebook = await _owned(session, user, notebook_id)
+    try:
+        with _allowance(request, user.id):
+            added = await source_service.add_text(
+                session, app, notebook, text=text, title=title.strip(), tags=[]
+            )
+    except AppError as error:
+        form = {"title": title, "text": text}
+        return await _notebook_page(
+            request,
+            session,
+            notebook,
+            error=sentence(error.message),
+            form=form,
+            status_code=error.status_code,
+        )
+    if added.duplicate:
+        form = {"title": title, "text": text}
+        message = f"This text is already in the notebook, as “{added.source.title}”."
+        return await _notebook_page(
+            request, session, notebook, error=message, form=form, status_code=409
+        )
+    return RedirectResponse(f"/notebooks/{notebook.id}", status_code=303)
+
+
+@router.post("/notebooks/{notebook_id}/sources/url")
+async def add_url(
+    request: Request,
+    session: SessionDep,
+    app: AppDep,
+    user: ChangingUser,
+    notebook_id: NotebookId,
+    url: Annotated[str, Form(max_length=2000)],
+    title: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    notebook = await _owned(session, user, notebook_id)
+    try:
+        with _allowance(request, user.id):
+            added = await source_service.add_url(
+                session, app, notebook, url=url, title=title.strip(), tags=[]
+            )
+    except AppError as error:
+        form = {"url": url, "url_title": title}
+        return await _notebook_page(
+            request,
+            session,
+            notebook,
+            error=sentence(error.message),
+            form=form,
+            status_code=error.status_code,
+        )
+    if added.duplicate:
+        form = {"url": url, "url_title": title}
+        message = f"This address is already in the notebook, as “{added.source.title}”."
+        return await _notebook_page(
+            request, session, notebook, error=message, form=form, status_code=409
+        )
+    return RedirectResponse(f"/notebooks/{notebook.id}", status_code=303)
+
+
+@router.post("/notebooks/{notebook_id}/sources/{source_id}/retry")
+async def retry(
+    session: SessionDep, user: ChangingUser, notebook_id: NotebookId, source_id: SourceId
+) -> Response:
+    """Process a (failed) source again from its stored bytes: the API's reprocess."""
+    notebook = await _owned(session, user, notebook_id)
+    source = await source_service.get_source(session, notebook, source_id)
+    await source_service.reprocess(session, notebook, source)
+    return RedirectResponse(f"/notebooks/{notebook.id}", status_code=303)
+
+
+@dataclass
+class Segment:
+    """A piece of the extracted text on the source page: a chunk's text (with where it
+    comes from), or text between chunks that no chunk holds."""
+
+    text: str
+    chunk: Chunk | None = None
+    overlap: int = 0  # characters of this chunk already shown with the previous one
+
+
+def segments(text: str, chunks: list[Chunk]) -> list[Segment]:
+    """The text from the first chunk's start to the last one's end, cut at each chunk's
+    start: every boundary shows, and overlapping chunks show their shared part once."""
+    found: list[Segment] = []
+    shown = chunks[0].start_char if chunks else 0
+    for chunk in chunks:
+        if chunk.start_char > shown:
+            found.append(Segment(text[shown : chunk.start_char]))
+            shown = chunk.start_char
+        start = max(shown, chunk.start_char)
+        found.append(Segment(text[start : chunk.end_char], chunk, start - chunk.start_char))
+        shown = max(shown, chunk.end_char)
+    return found
+
+
+@router.get("/notebooks/{notebook_id}/sources/{source_id}")
+async def source_page(
+    request: Request,
+    session: SessionDep,
+    user: PageUser,
+    notebook_id: NotebookId,
+    source_id: SourceId,
+    after: Annotated[int, Query(ge=-1, le=2**31 - 1)] = -1,
+) -> Response:
+    """The extracted text, `CHUNKS_PER_PAGE` chunks at a time, each boundary marked with the
+    chunk's page, slide or heading path."""
+    notebook = await _owned(session, user, notebook_id)
+    source = await source_service.get_source(session, notebook, source_id)
+    chunks: list[Chunk] = []
+    if source.text is not None:
+        chunks = await source_service.list_chunks(
+            session, source, after=after, limit=CHUNKS_PER_PAGE
+        )
+    context = {
+        "notebook": notebook,
+        "source": source,
+        "segments": segments(source.text or "", chunks),
+        "next_after": chunks[-1].ordinal if len(chunks) == CHUNKS_PER_PAGE else None,
+        "after": after,
+        "status_words": STATUS_WORDS,
+        "kind_words": KIND_WORDS,
+    }
+    return render(request, "source.html", context)
+
+
+@router.get("/notebooks/{notebook_id}/sources/{source_id}/delete")
+async def delete_source_page(
+    request: Request,
+    session: SessionDep,
+    user: PageUser,
+    notebook_id: NotebookId,
+    source_id: SourceId,
+) -> Response:
+    notebook = await _owned(session, user, notebook_id)
+    source = await source_service.get_source(session, notebook, source_id)
+    return render(request, "source_delete.html", {"notebook": notebook, "source": source})
+
+
+@router.post("/notebooks/{notebook_id}/sources/{source_id}/delete")
+async def delete_source(
+    session: SessionDep, user: ChangingUser, notebook_id: NotebookId, source_id: SourceId
+) -> Response:
+    notebook = await _owned(session, user, notebook_id)
+    source = await source_service.get_source(session, notebook, source_id)
+    await source_service.delete_source(session, notebook, source)
+    return RedirectResponse(f"/notebooks/{notebook.id}", status_code=303)
