@@ -229,3 +229,39 @@ async def test_reindex_rebuilds_from_sql_with_the_same_results(
     assert totals["chunks"] >= 6 and totals["embedded"] >= 6
     after = [await search(client, notebook_id, q) for q in questions]
     assert after == before
+
+
+class GatedGraph(FakeGraph):
+    """A graph that answers only when the test opens the gate (busy with a long insert)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.asked = asyncio.Event()
+
+    async def query(self, notebook_id: str, question: str, k: int = 10) -> list[GraphHit]:
+        self.asked.set()
+        await self.gate.wait()
+        return []
+
+
+async def test_a_search_holds_no_pooled_connection_while_it_waits(
+    api: Api, client: AsyncClient, notebook: tuple[str, dict]
+) -> None:
+    """Under reads during ingestion, searches waiting for their query embedding or the graph
+    held pooled connections, and every other read (a feed page too) waited for one: about
+    10 s in `bench/loop_lag.py`. The waits now come before the session's first query."""
+    notebook_id, _ = notebook
+    graph = GatedGraph()
+    api.context.graph = graph
+    pool = api.context.engine.sync_engine.pool
+    before = pool.checkedout()  # type: ignore[attr-defined]
+    waiting = asyncio.create_task(
+        search(client, notebook_id, "Which cycle fixes carbon dioxide?")
+    )
+    await asyncio.wait_for(graph.asked.wait(), 10)
+    await asyncio.sleep(0.3)  # the search is now inside its graph grace
+    assert pool.checkedout() == before  # type: ignore[attr-defined]
+    graph.gate.set()
+    passages = await waiting
+    assert "Calvin cycle" in passages[0]["text"]

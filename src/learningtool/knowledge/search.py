@@ -117,8 +117,8 @@ async def search(
 ) -> list[Passage]:
     """The `k` best passages of the notebook for `question`."""
     methods = [m for m in METHODS[mode] if m != "graph" or retriever.graph is not None]
-    excluded = await excluded_sources(session, notebook_id, purpose)
     scored = await rankings(session, retriever, notebook_id, question, methods)
+    excluded = await excluded_sources(session, notebook_id, purpose)  # after the waits
     fused = fuse(scored)
     ranks: dict[str, dict[str, int]] = defaultdict(dict)
     for method, ranking in scored.items():
@@ -180,9 +180,11 @@ async def rankings(
     methods: Sequence[str],
     fusion: Fusion = FUSION,
 ) -> dict[str, list[tuple[str, float]]]:
-    """(chunk id, score) per method, best first. The database queries share the session and
-    run one after the other; the graph query (another process) and the query embedding (the
-    process pool) run alongside them."""
+    """(chunk id, score) per method, best first. The query embedding (the process pool) and
+    the graph query (another process) start together and are awaited before the session's
+    first query: either can wait seconds behind an ingestion, and a session that had queried
+    would hold a pooled connection through the wait (under reads during ingestion, searches
+    held the pool and every read, a feed page too, waited 10 s for a connection)."""
     graph_task = None
     if "graph" in methods and retriever.graph is not None:
         graph_task = asyncio.create_task(
@@ -193,10 +195,11 @@ async def rankings(
         embedding = asyncio.create_task(retriever.vectors.embed_query(question))
     found: dict[str, list[tuple[str, float]]] = {}
     try:
-        # The embedding first: it may queue behind an ingestion's batches in the embedding
-        # process, and a session that had already queried would hold a pooled connection
-        # through the wait.
         query = await embedding if embedding is not None else None
+        if graph_task is not None:
+            hits = await _graph_hits(graph_task, alone=len(methods) == 1)
+            if hits is not None:
+                found["graph"] = [(hit.chunk_id, hit.score) for hit in hits]
         if "lexical" in methods:
             found["lexical"] = await lexical.search(
                 session, notebook_id, question, fusion.candidates
@@ -205,10 +208,6 @@ async def rankings(
             found["vector"] = await retriever.vectors.search(
                 session, notebook_id, question, fusion.vector_candidates, query=query
             )
-        if graph_task is not None:
-            hits = await _graph_hits(graph_task, alone=len(methods) == 1)
-            if hits is not None:
-                found["graph"] = [(hit.chunk_id, hit.score) for hit in hits]
     finally:
         for task in (graph_task, embedding):
             if task is not None and not task.done():
@@ -218,9 +217,10 @@ async def rankings(
 
 async def _graph_hits(task: asyncio.Task[list[GraphHit]], *, alone: bool) -> list[GraphHit] | None:
     """The graph's hits; beside other methods, None when the graph fails or has not answered
-    `GRAPH_GRACE_SECONDS` after them (it is another process, and may be starting, busy with a
-    long insert, or down): the search carries on with what answered, as a degraded result,
-    instead of waiting for it or failing. Alone (mode "graph"), its error is the answer."""
+    `GRAPH_GRACE_SECONDS` after the query embedding (it is another process, and may be
+    starting, busy with a long insert, or down): the search carries on with what answered,
+    as a degraded result, instead of waiting for it or failing. Alone (mode "graph"), its
+    error is the answer."""
     if alone:
         return await task
     try:
