@@ -256,9 +256,7 @@ async def test_a_search_holds_no_pooled_connection_while_it_waits(
     api.context.graph = graph
     pool = api.context.engine.sync_engine.pool
     before = pool.checkedout()  # type: ignore[attr-defined]
-    waiting = asyncio.create_task(
-        search(client, notebook_id, "Which cycle fixes carbon dioxide?")
-    )
+    waiting = asyncio.create_task(search(client, notebook_id, "Which cycle fixes carbon dioxide?"))
     await asyncio.wait_for(graph.asked.wait(), 10)
     await asyncio.sleep(0.3)  # the search is now inside its graph grace
     assert pool.checkedout() == before  # type: ignore[attr-defined]
