@@ -114,7 +114,13 @@ class Settings(BaseSettings):
     embedding_base_url: str | None = None
     embedding_api_key: SecretStr | None = None
     embedding_dim: int | None = Field(default=None, gt=0)
-    embedding_batch_size: int = Field(default=64, ge=1, le=2048)
+    embedding_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=2048,
+        description="Texts per request to an embedding server (default 64) or per task of the "
+        "local model's process (default 16: a search's embedding waits for one such task).",
+    )
     embedding_timeout_seconds: float | None = Field(default=None, gt=0)
     embedding_query_prefix: str = ""
     embedding_document_prefix: str = ""

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from learningtool.config import secret_value
 from learningtool.knowledge.embed.errors import EmbeddingUnavailableError
-from learningtool.knowledge.embed.local import DEFAULT_BATCH_SIZE, LocalEmbedder
+from learningtool.knowledge.embed.local import DEFAULT_BATCH_SIZE as LOCAL_BATCH_SIZE
+from learningtool.knowledge.embed.local import LocalEmbedder
 from learningtool.knowledge.embed.ollama import (
     DEFAULT_OLLAMA_MODEL,
     DEFAULT_OLLAMA_URL,
@@ -20,6 +21,7 @@ from learningtool.knowledge.embed.openai_compatible import (
     OpenAIEmbedder,
 )
 from learningtool.knowledge.embed.packaged import DEFAULT_LOCAL_MODEL
+from learningtool.knowledge.embed.remote import DEFAULT_BATCH_SIZE as HTTP_BATCH_SIZE
 from learningtool.knowledge.embed.remote import HttpOptions
 
 if TYPE_CHECKING:
@@ -39,7 +41,7 @@ class EmbeddingSettings:
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
     dim: int | None = None
-    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_size: int | None = None  # None: the provider's default
     timeout_seconds: float | None = None
     query_prefix: str = ""
     document_prefix: str = ""
@@ -72,12 +74,12 @@ def create_embedder(settings: Settings | EmbeddingSettings, pool: CpuPool) -> Em
         return LocalEmbedder(
             pool,
             chosen.model or DEFAULT_LOCAL_MODEL,
-            batch_size=chosen.batch_size,
+            batch_size=chosen.batch_size or LOCAL_BATCH_SIZE,
             timeout_seconds=chosen.timeout_seconds or 120.0,
         )
     # The server providers' timeouts, when not configured, are their own defaults.
     options = HttpOptions(
-        batch_size=chosen.batch_size,
+        batch_size=chosen.batch_size or HTTP_BATCH_SIZE,
         timeout_seconds=chosen.timeout_seconds,
         query_prefix=chosen.query_prefix,
         document_prefix=chosen.document_prefix,

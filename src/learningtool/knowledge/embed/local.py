@@ -16,7 +16,10 @@ from learningtool.knowledge.embed.runtime import embed_in_worker
 if TYPE_CHECKING:
     from learningtool.cpu import CpuPool
 
-DEFAULT_BATCH_SIZE = 64
+# Texts per task of the model's process. A question's embedding goes before waiting tasks
+# but waits for the one running (`CpuPool`): 64 texts held the process for seconds under
+# ingestion, and searches waited that long; 16 keep the wait near half a second.
+DEFAULT_BATCH_SIZE = 16
 
 
 class LocalEmbedder:

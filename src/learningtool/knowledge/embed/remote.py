@@ -18,7 +18,6 @@ import httpx
 import numpy as np
 
 from learningtool.knowledge.embed.errors import EmbeddingProviderError, EmbeddingUnavailableError
-from learningtool.knowledge.embed.local import DEFAULT_BATCH_SIZE
 from learningtool.knowledge.embed.protocol import Vectors, normalise
 from learningtool.retry import retry_after_seconds
 
@@ -49,6 +48,10 @@ class HttpOptions(TypedDict, total=False):
     backoff_seconds: float
     query_prefix: str
     document_prefix: str
+
+
+# Texts per request to an embedding server: fewer requests, and a server has its own queue.
+DEFAULT_BATCH_SIZE = 64
 
 
 class HttpEmbedder:
