@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -205,28 +205,18 @@ async def add_text(
     title: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     notebook = await _owned(session, user, notebook_id)
-    try:
-        with _allowance(request, user.id):
-            added = await source_service.add_text(
-                session, app, notebook, text=text, title=title.strip(), tags=[]
-            )
-    except AppError as error:
-        form = {"title": title, "text": text}
-        return await _notebook_page(
-            request,
-            session,
-            notebook,
-            error=sentence(error.message),
-            form=form,
-            status_code=error.status_code,
-        )
-    if added.duplicate:
-        form = {"title": title, "text": text}
-        message = f"This text is already in the notebook, as “{added.source.title}”."
-        return await _notebook_page(
-            request, session, notebook, error=message, form=form, status_code=409
-        )
-    return RedirectResponse(f"/notebooks/{notebook.id}", status_code=303)
+    form = {"title": title, "text": text}
+    return await _add_from_form(
+        request,
+        session,
+        user,
+        notebook,
+        lambda: source_service.add_text(
+            session, app, notebook, text=text, title=title.strip(), tags=[]
+        ),
+        form,
+        "text",
+    )
 
 
 @router.post("/notebooks/{notebook_id}/sources/url")
@@ -240,28 +230,44 @@ async def add_url(
     title: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     notebook = await _owned(session, user, notebook_id)
+    form = {"url": url, "url_title": title}
+    return await _add_from_form(
+        request,
+        session,
+        user,
+        notebook,
+        lambda: source_service.add_url(
+            session, app, notebook, url=url, title=title.strip(), tags=[]
+        ),
+        form,
+        "address",
+    )
+
+
+async def _add_from_form(
+    request: Request,
+    session: AsyncSession,
+    user: User,
+    notebook: Notebook,
+    add: Callable[[], Awaitable[source_service.Added]],
+    form: dict[str, str],
+    what: str,
+) -> Response:
+    """Run an addition from a form: back to the notebook when it is added, or the page again
+    with what was typed and the reason in words (a refusal, or already there: 409)."""
     try:
         with _allowance(request, user.id):
-            added = await source_service.add_url(
-                session, app, notebook, url=url, title=title.strip(), tags=[]
-            )
+            added = await add()
     except AppError as error:
-        form = {"url": url, "url_title": title}
-        return await _notebook_page(
-            request,
-            session,
-            notebook,
-            error=sentence(error.message),
-            form=form,
-            status_code=error.status_code,
-        )
-    if added.duplicate:
-        form = {"url": url, "url_title": title}
-        message = f"This address is already in the notebook, as “{added.source.title}”."
-        return await _notebook_page(
-            request, session, notebook, error=message, form=form, status_code=409
-        )
-    return RedirectResponse(f"/notebooks/{notebook.id}", status_code=303)
+        message, status_code = sentence(error.message), error.status_code
+    else:
+        if not added.duplicate:
+            return RedirectResponse(f"/notebooks/{notebook.id}", status_code=303)
+        message = f"This {what} is already in the notebook, as “{added.source.title}”."
+        status_code = 409
+    return await _notebook_page(
+        request, session, notebook, error=message, form=form, status_code=status_code
+    )
 
 
 @router.post("/notebooks/{notebook_id}/sources/{source_id}/retry")
