@@ -20,6 +20,7 @@ from learningtool.jobs.worker import Worker
 from learningtool.models import Job, Source, utcnow
 from learningtool.ratelimit import Limit, RateLimiter
 from learningtool.web.sessions import COOKIE
+from learningtool.web.sources import in_context
 from tests.conftest import Api
 from tests.ingestion.builders import pdf_bytes
 from tests.web.test_notebook_pages import csrf_of
@@ -173,6 +174,7 @@ async def test_another_users_notebook_and_source_are_not_found(api: Api) -> None
             f"{theirs}/events",
             f"{theirs}/sources/{source_id}",
             f"{theirs}/sources/{source_id}/delete",
+            f"{theirs}/sources/{source_id}/passage?start=0&end=5",
         ):
             answer = await stranger.get(path)
             assert answer.status_code == 404, path
@@ -229,6 +231,14 @@ async def test_the_source_page_shows_chunk_boundaries_with_their_page(api: Api) 
         assert "Passage 1 · page 1" in page.text
         assert "Photosynthesis makes sugar in leaves." in page.text
         assert "Roots take up water." in page.text and "· page 2" in page.text
+        text = (await owner.get(f"/api/v1/notebooks/{notebook_id}/sources/{source_id}/text")).text
+        start = text.index("Roots")
+        passage = await http.get(
+            f"/notebooks/{notebook_id}/sources/{source_id}/passage?start={start}&end={start + 5}"
+        )
+        assert passage.status_code == 200
+        assert '<mark id="span">Roots</mark> take up water.' in passage.text
+        assert "Photosynthesis makes sugar" in passage.text and "· page 2" in passage.text
         confirm = await http.get(f"/notebooks/{notebook_id}/sources/{source_id}/delete")
         assert "cannot be undone" in confirm.text and "Delete source" in confirm.text
         deleted = await http.post(
@@ -311,6 +321,14 @@ async def event_stream(api: Api, path: str, cookie: str) -> AsyncIterator[asynci
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def test_a_span_in_context_is_cut_at_blanks_and_held_to_the_text() -> None:
+    text = "alpha beta gamma delta epsilon"
+    assert in_context(text, 11, 16, reach=8) == ["beta ", "gamma", " delta"]
+    assert in_context(text, 0, 5, reach=100) == ["", "alpha", " beta gamma delta epsilon"]
+    assert in_context(text, 23, 999, reach=3) == ["", "epsilon", ""]
+    assert in_context(text, 16, 11, reach=0) == ["", "gamma", ""]
 
 
 async def test_the_live_route_sends_status_changes_and_deletions(api: Api) -> None:

@@ -216,6 +216,17 @@ async def list_chunks(
     return list(rows)
 
 
+async def chunk_at(session: AsyncSession, source: Source, char: int) -> Chunk | None:
+    """The first passage holding the character at `char` (where a span begins)."""
+    rows = await session.scalars(
+        select(Chunk)
+        .where(Chunk.source_id == source.id, Chunk.start_char <= char, Chunk.end_char > char)
+        .order_by(Chunk.ordinal)
+        .limit(1)
+    )
+    return rows.first()
+
+
 def extracted_text(source: Source) -> str:
     if source.text is None:
         raise Conflict(

@@ -46,6 +46,7 @@ SourceId = Annotated[str, Path(max_length=64)]
 EVENT_POLL_SECONDS = 1.0
 WATCHED_JOBS = 50  # the running jobs a stream waits on at once (the rest: the poll)
 CHUNKS_PER_PAGE = 200
+CONTEXT_CHARS = 1200  # shown on each side of a highlighted span
 MAX_TEXT_FORM_CHARS = 8 * 1024 * 1024  # the service holds it to `max_text_chars`
 
 STATUS_WORDS = {
@@ -334,6 +335,48 @@ async def source_page(
         "kind_words": KIND_WORDS,
     }
     return render(request, "source.html", context)
+
+
+def in_context(text: str, start: int, end: int, reach: int = CONTEXT_CHARS) -> list[str]:
+    """`[before, span, after]`: the span of `text` with up to `reach` characters on each
+    side, cut at a blank or a line end so that no word is shown in part."""
+    start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
+    start, end = min(start, end), max(start, end)
+    first, last = max(0, start - reach), min(len(text), end + reach)
+    if first > 0:
+        cut = text.find(" ", first, start)
+        first = cut + 1 if cut >= 0 else first
+    if last < len(text):
+        cut = text.rfind(" ", end, last)
+        last = cut if cut >= 0 else last
+    return [text[first:start], text[start:end], text[end:last]]
+
+
+@router.get("/notebooks/{notebook_id}/sources/{source_id}/passage")
+async def passage_page(
+    request: Request,
+    session: SessionDep,
+    user: PageUser,
+    notebook_id: NotebookId,
+    source_id: SourceId,
+    start: Annotated[int, Query(ge=0, le=2**31 - 1)],
+    end: Annotated[int, Query(ge=0, le=2**31 - 1)],
+) -> Response:
+    """Where a card, a feed item, an answer or a report came from: the span `start:end` of
+    the source's text highlighted in its context, with its page or heading and a link to
+    the passage in the whole text. The study, chat and research views link here."""
+    notebook = await _owned(session, user, notebook_id)
+    source = await source_service.get_source(session, notebook, source_id)
+    text = source_service.extracted_text(source)
+    chunk = await source_service.chunk_at(session, source, min(start, max(len(text) - 1, 0)))
+    context = {
+        "notebook": notebook,
+        "source": source,
+        "parts": in_context(text, start, end),
+        "chunk": chunk,
+        "kind_words": KIND_WORDS,
+    }
+    return render(request, "passage.html", context)
 
 
 @router.get("/notebooks/{notebook_id}/sources/{source_id}/delete")
