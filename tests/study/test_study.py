@@ -95,6 +95,24 @@ async def test_offline_material_is_found_in_its_source_chunk(
     assert any("Calvin cycle" in q or "Photosynthesis" in q for q in questions)
 
 
+async def test_a_source_that_repeats_itself_gives_each_card_once(
+    api: Api, client: AsyncClient
+) -> None:
+    """A man page says in its synopsis what it says again under its options: one card."""
+    notebook = (await client.post("/api/v1/notebooks", json={"name": "Twice"})).json()["id"]
+    repeated = TEXT.replace("# Photosynthesis", "# Photosynthesis again", 1)
+    await client.post(
+        f"/api/v1/notebooks/{notebook}/sources",
+        files={"file": ("twice.md", (TEXT + "\n" + repeated).encode(), "text/markdown")},
+    )
+    await Worker(api.context).drain()
+    fronts = [
+        " ".join(card["payload"]["front"].casefold().split())
+        for card in await items(client, notebook, "flashcard")
+    ]
+    assert fronts and len(fronts) == len(set(fronts)), fronts
+
+
 async def test_reviews_follow_fsrs_exactly(
     api: Api, client: AsyncClient, studied: tuple[str, str]
 ) -> None:

@@ -76,3 +76,27 @@ def from_material(material: StudyMaterial) -> list[Draft]:
             )
         )
     return drafts
+
+
+def _asks(draft: Draft) -> str | None:
+    """What the learner is asked, in a form where two wordings of the same card meet."""
+    if draft.kind == "summary":
+        return None
+    asked = draft.payload.get("front" if draft.kind == "flashcard" else "question", "")
+    return " ".join(str(asked).casefold().split())
+
+
+def distinct(drafts: list[Draft]) -> list[Draft]:
+    """The drafts without a card or question already asked from the same source. A source
+    that says a thing twice (a man page's synopsis and its options, a slide and its notes)
+    would otherwise give the learner the same card twice in one review."""
+    seen: set[tuple[str, str]] = set()
+    kept: list[Draft] = []
+    for draft in drafts:
+        asks = _asks(draft)
+        if asks is not None:
+            if (draft.kind, asks) in seen:
+                continue
+            seen.add((draft.kind, asks))
+        kept.append(draft)
+    return kept

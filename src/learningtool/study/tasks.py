@@ -18,7 +18,7 @@ from learningtool.jobs.registry import JobContext, job
 from learningtool.models import CardState, Chunk, FeedItem, Source, StudyItem, utcnow
 from learningtool.models.base import new_id
 from learningtool.study import schedule
-from learningtool.study.drafts import Draft
+from learningtool.study.drafts import Draft, distinct
 from learningtool.study.engine import LlmEngine, OfflineEngine, StudyEngine
 from learningtool.study.offline import ChunkRef, Section
 from learningtool.text import boilerplate
@@ -125,7 +125,7 @@ async def _replace(
             "created_at": now,
             "updated_at": now,
         }
-        for draft in drafts
+        for draft in distinct(drafts)
     ]
     for first in range(0, len(items), feed.BATCH_ROWS):
         await session.execute(insert(StudyItem), items[first : first + feed.BATCH_ROWS])
