@@ -1,13 +1,14 @@
 """In the browser: open a notebook, upload a real PDF with a refused file beside it (the
 reason in words), watch the PDF become ready without reloading, paste a text, drop a file on
 the drop zone, open the PDF source and read its text with a passage boundary and its page,
-delete the source; the page fits a phone's width."""
+delete the source; the page fits a phone's width. Without JavaScript a file still uploads,
+through the plain form, and everything is reachable by the keyboard alone."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.ingestion.builders import pdf_bytes
 from tests.web.conftest import Screens, Served
@@ -84,3 +85,47 @@ def test_upload_a_pdf_watch_it_become_ready_and_read_it(
     expect(page.locator("li.source a.name").first).to_have_text("Cells")
     expect(page.locator("li.source", has_text="plants.pdf")).to_have_count(0)
     screens.shot(page, "deleted")
+
+
+def test_without_javascript_a_file_uploads_through_the_plain_form(
+    served: Served, browser: Browser, screens: Screens, tmp_path: Path
+) -> None:
+    notes = tmp_path / "roots.md"
+    notes.write_text("# Roots\n\nRoots take up water and mineral salts.\n", encoding="utf-8")
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(served.sign_in_link())
+        page.get_by_label("New notebook").fill("Plants")
+        page.get_by_role("button", name="Create notebook").click()
+        page.get_by_role("link", name="Plants", exact=True).click()
+        page.get_by_label("Upload files").set_input_files(notes)
+        page.get_by_role("button", name="Upload", exact=True).click()
+        expect(page.locator("li.source", has_text="roots.md")).to_have_count(1)
+        screens.shot(page, "uploaded-without-javascript")
+    finally:
+        context.close()
+
+
+def test_the_notebook_page_works_by_keyboard_alone(
+    served: Served, page: Page, screens: Screens
+) -> None:
+    """Tab to each control in order, type, press Enter: no mouse."""
+    page.goto(served.sign_in_link())
+    page.get_by_label("New notebook").focus()
+    page.keyboard.type("Keys")
+    page.keyboard.press("Enter")
+    page.get_by_role("link", name="Keys", exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Keys", exact=True)).to_be_visible()
+    page.get_by_label("Text").focus()
+    page.keyboard.type("Mitochondria make ATP for the cell.")
+    page.keyboard.press("Tab")  # to the button
+    assert page.evaluate("document.activeElement.textContent") == "Add text"
+    screens.shot(page, "keyboard-focus")
+    page.keyboard.press("Enter")
+    source = page.locator("li.source")
+    expect(source.locator(".status")).to_have_text("Ready", timeout=60_000)
+    source.locator("a.name").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(".chunk").first).to_contain_text("Mitochondria make ATP")

@@ -59,7 +59,7 @@ async def test_the_notebook_page_lists_sources_with_an_empty_state(api: Api) -> 
         assert f'href="/notebooks/{notebook_id}"' in home.text
         empty = await http.get(f"/notebooks/{notebook_id}")
         assert "has no sources yet" in empty.text
-        assert 'type="file" multiple' in empty.text
+        assert 'name="file" type="file"' in empty.text and "/sources/upload" in empty.text
         assert "<script>" not in empty.text and " style=" not in empty.text
         await owner.post(f"/api/v1/notebooks/{notebook_id}/sources", json={"text": NOTE})
         listed = await http.get(f"/notebooks/{notebook_id}")
@@ -156,6 +156,46 @@ async def test_changes_without_the_csrf_token_are_refused(api: Api) -> None:
             answer = await http.post(f"/notebooks/{notebook_id}/sources/{source_id}/{action}")
             assert answer.status_code == 403
         assert len((await owner.get(f"/api/v1/notebooks/{notebook_id}/sources")).json()) == 1
+
+
+def multipart_file_then_token(token: str) -> tuple[bytes, str]:
+    """A form whose CSRF field comes after its file: too late to be checked first."""
+    boundary = "l4te-token"
+    body = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="notes.md"\r\n'
+        f"Content-Type: text/markdown\r\n\r\n{NOTE}\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+        f"{token}\r\n--{boundary}--\r\n"
+    )
+    return body.encode(), f"multipart/form-data; boundary={boundary}"
+
+
+async def test_the_plain_upload_form_checks_its_token_before_the_file(api: Api) -> None:
+    """Without JavaScript the page posts one file in a plain form, its token first."""
+    async with api.client(api.token) as owner, api.client() as http:
+        await signed_in(api, http)
+        notebook_id = await notebook_of(owner)
+        token = await page_token(http, notebook_id)
+        path = f"/notebooks/{notebook_id}/sources/upload"
+        files = {"file": ("notes.md", NOTE.encode(), "text/markdown")}
+        for data in ({}, {"csrf_token": "forged"}):
+            refused = await http.post(path, files=files, data=data)
+            assert refused.status_code == 403 and "did not come from this site" in refused.text
+        body, content_type = multipart_file_then_token(token)
+        late = await http.post(path, content=body, headers={"Content-Type": content_type})
+        assert late.status_code == 403
+        folder = api.context.blobs.notebooks_dir / notebook_id
+        assert not await asyncio.to_thread(folder.exists)  # not a byte stored
+        added = await http.post(path, files=files, data={"csrf_token": token})
+        assert (added.status_code, added.headers["location"]) == (303, f"/notebooks/{notebook_id}")
+        listed = (await owner.get(f"/api/v1/notebooks/{notebook_id}/sources")).json()
+        assert [source["original_name"] for source in listed] == ["notes.md"]
+        again = await http.post(path, files=files, data={"csrf_token": token})
+        assert again.status_code == 409 and "is already in the notebook" in again.text
+        junk = {"file": ("a.bin", b"\x00\x01\x02binary junk", "application/octet-stream")}
+        wrong = await http.post(path, files=junk, data={"csrf_token": token})
+        assert wrong.status_code == 415 and "This type of file cannot be read." in wrong.text
 
 
 async def test_another_users_notebook_and_source_are_not_found(api: Api) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -56,10 +56,18 @@ def _content_disposition(value: str) -> tuple[str, str | None]:
 
 @spans.timed("source.receive_upload")
 async def receive_upload(
-    request: Request, *, store: BlobStore, notebook_id: str, max_bytes: int
+    request: Request,
+    *,
+    store: BlobStore,
+    notebook_id: str,
+    max_bytes: int,
+    before_file: Callable[[dict[str, str]], None] | None = None,
 ) -> Upload:
     """Read a multipart body with one `file` part and small text fields. Raises 413 when
-    Content-Length or the streamed file passes `max_bytes`, 422 when the body is malformed."""
+    Content-Length or the streamed file passes `max_bytes`, 422 when the body is malformed.
+    `before_file` is given the fields sent before the file part, and may refuse the upload
+    by raising before a byte of the file is stored (a browser sends a form's fields in
+    document order: the web page's no-script upload checks its CSRF field this way)."""
     _kind, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if not boundary:
@@ -80,6 +88,8 @@ async def receive_upload(
                 if staged is not None:
                     raise InvalidInput("send one file per request")
                 filename = safe_filename(part.filename)
+                if before_file is not None:
+                    before_file(fields)
                 staged = await store.stage(notebook_id, reader.file_data(), max_bytes=max_bytes)
             elif len(fields) < MAX_FIELDS:
                 fields[part.name] = part.data.decode("utf-8", "replace")

@@ -75,9 +75,7 @@ async def changing_user(request: Request, user: Annotated[User, Depends(page_use
     if sent is None and request.method not in SAFE_METHODS:
         form = await request.form()
         sent = form.get(CSRF_FIELD)
-    expected: str = request.state.csrf_token
-    if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise Refused("the form has expired or did not come from this site; reload the page")
+    check_csrf(request, sent if isinstance(sent, str) else "")
     return user
 
 
@@ -85,11 +83,15 @@ async def streaming_user(request: Request, user: Annotated[User, Depends(page_us
     """The signed-in user of a change whose body is streamed (a file upload): the CSRF token
     must come as the header, so the body is never parsed (or spooled) to look for it."""
     check_origin(request)
-    sent = request.headers.get(CSRF_HEADER, "")
+    check_csrf(request, request.headers.get(CSRF_HEADER, ""))
+    return user
+
+
+def check_csrf(request: Request, sent: str) -> None:
+    """Refuse unless `sent` is the session's CSRF token (set by `page_user`)."""
     expected: str = request.state.csrf_token
     if not hmac.compare_digest(sent.encode(), expected.encode()):
         raise Refused("the form has expired or did not come from this site; reload the page")
-    return user
 
 
 PageUser = Annotated[User, Depends(page_user)]

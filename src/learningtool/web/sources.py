@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -36,8 +36,19 @@ from learningtool.models import Chunk, Notebook, Source, User
 from learningtool.notebook import service as notebook_service
 from learningtool.source import service as source_service
 from learningtool.source.upload import receive_upload
-from learningtool.web.auth import ChangingUser, PageRoute, PageUser, StreamingUser
+from learningtool.web.auth import (
+    CSRF_FIELD,
+    ChangingUser,
+    PageRoute,
+    PageUser,
+    StreamingUser,
+    check_csrf,
+    check_origin,
+)
 from learningtool.web.templating import render, render_part
+
+if TYPE_CHECKING:
+    from learningtool.context import AppContext
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -168,27 +179,74 @@ async def upload_file(
     status (413 too large, 415 a type we cannot read, 409 already in the notebook)."""
     notebook = await _owned(session, user, notebook_id)
     try:
-        with _allowance(request, user.id):
-            upload = await receive_upload(
-                request,
-                store=app.blobs,
-                notebook_id=notebook.id,
-                max_bytes=app.settings.max_upload_bytes,
-            )
-            added = await source_service.add_upload(session, app, notebook, upload)
+        added = await _upload(request, session, app, user, notebook)
     except AppError as error:
-        message = sentence(error.message)
-        if error.status_code == 413:
-            limit = _megabytes(app.settings.max_upload_bytes)
-            message = f"This file is too large: the limit is {limit} per file."
-        elif error.status_code == 415:
-            message = f"This type of file cannot be read. {message}"
+        message = _refusal(error, app.settings.max_upload_bytes)
         return JSONResponse({"error": message}, status_code=error.status_code)
     if added.duplicate:
-        message = f"This file is already in the notebook, as “{added.source.title}”."
+        message = _already_there("file", added)
         return JSONResponse({"error": message, "source_id": added.source.id}, status_code=409)
     body = {"title": added.source.title, "source_id": added.source.id, "message": "Added"}
     return JSONResponse(body, status_code=202)
+
+
+@router.post("/notebooks/{notebook_id}/sources/upload")
+async def upload_file_form(
+    request: Request, session: SessionDep, app: AppDep, user: PageUser, notebook_id: NotebookId
+) -> Response:
+    """The same upload from the page's plain form, for a browser without JavaScript: one
+    file, then back to the notebook, or the page again with the reason in words. The form's
+    CSRF field comes before its file, and is checked before a byte of the file is stored."""
+    check_origin(request)
+    notebook = await _owned(session, user, notebook_id)
+
+    def check_token(fields: dict[str, str]) -> None:
+        check_csrf(request, fields.get(CSRF_FIELD, ""))
+
+    try:
+        added = await _upload(request, session, app, user, notebook, check_token)
+    except AppError as error:
+        message = _refusal(error, app.settings.max_upload_bytes)
+        return await _notebook_page(
+            request, session, notebook, error=message, status_code=error.status_code
+        )
+    if added.duplicate:
+        return await _notebook_page(
+            request, session, notebook, error=_already_there("file", added), status_code=409
+        )
+    return RedirectResponse(f"/notebooks/{notebook.id}", status_code=303)
+
+
+async def _upload(
+    request: Request,
+    session: AsyncSession,
+    app: AppContext,
+    user: User,
+    notebook: Notebook,
+    before_file: Callable[[dict[str, str]], None] | None = None,
+) -> source_service.Added:
+    with _allowance(request, user.id):
+        upload = await receive_upload(
+            request,
+            store=app.blobs,
+            notebook_id=notebook.id,
+            max_bytes=app.settings.max_upload_bytes,
+            before_file=before_file,
+        )
+        return await source_service.add_upload(session, app, notebook, upload)
+
+
+def _refusal(error: AppError, max_upload_bytes: int) -> str:
+    """Why a file was refused, in words a learner can act on."""
+    if error.status_code == 413:
+        return f"This file is too large: the limit is {_megabytes(max_upload_bytes)} per file."
+    if error.status_code == 415:
+        return f"This type of file cannot be read. {sentence(error.message)}"
+    return sentence(error.message)
+
+
+def _already_there(what: str, added: source_service.Added) -> str:
+    return f"This {what} is already in the notebook, as “{added.source.title}”."
 
 
 def _megabytes(size: int) -> str:
@@ -264,8 +322,7 @@ async def _add_from_form(
     else:
         if not added.duplicate:
             return RedirectResponse(f"/notebooks/{notebook.id}", status_code=303)
-        message = f"This {what} is already in the notebook, as “{added.source.title}”."
-        status_code = 409
+        message, status_code = _already_there(what, added), 409
     return await _notebook_page(
         request, session, notebook, error=message, form=form, status_code=status_code
     )

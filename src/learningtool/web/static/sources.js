@@ -127,6 +127,11 @@
     pump();
   };
 
+  // With this script each file goes at once with its own bar; without it the form posts
+  // one file (the server takes one per request).
+  input.multiple = true;
+  document.getElementById("upload-submit").hidden = true;
+  document.getElementById("upload-form").addEventListener("submit", (event) => event.preventDefault());
   input.addEventListener("change", () => {
     add(Array.from(input.files));
     input.value = "";
