@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from learningtool.chat import answer
 from learningtool.jobs.worker import Worker
 from learningtool.llm import create_llm_client
 from tests.conftest import Api
@@ -78,6 +79,33 @@ async def test_a_follow_up_uses_the_earlier_turn(client: AsyncClient, notebook: 
     follow = await ask(client, notebook, chat, "Which enzyme drives its first step?")
     assert "Calvin cycle" in follow["meta"]["query"]
     assert "RuBisCO" in follow["content"]
+
+
+async def test_a_question_that_stands_alone_is_not_read_as_a_follow_up(
+    client: AsyncClient, notebook: str
+) -> None:
+    """Asked one after another in a session, each question is answered for itself: the
+    "it" of the second does not carry the first one's "Bastille" (the notebook never
+    mentions it) into it."""
+    chat = await new_chat(client, notebook)
+    first = await ask(client, notebook, chat, "When was the Bastille stormed?")
+    assert "never mentions" in first["content"]
+    second = await ask(
+        client, notebook, chat, "Is it true that mitochondria release energy stored in glucose?"
+    )
+    assert "Bastille" not in second["meta"]["query"]
+    assert "never mentions" not in second["content"]
+    assert "Mitochondria release the energy" in second["content"]
+
+
+def test_offline_a_follow_up_is_short_or_leans_on_a_pronoun() -> None:
+    for question in ("And its history?", "Which enzyme drives its first step?"):
+        assert answer.is_follow_up(question), question
+    for question in (
+        "Is it a good idea to put my password in the remote URL?",
+        "Which text-editing program pops up for writing messages if I never chose one?",
+    ):
+        assert not answer.is_follow_up(question), question
 
 
 async def test_nothing_relevant_gives_an_honest_answer(client: AsyncClient, notebook: str) -> None:

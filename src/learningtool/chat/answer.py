@@ -26,6 +26,8 @@ from learningtool.text.words import content_words
 
 MAX_SENTENCES = 4
 NO_ANSWER = "The notebook does not seem to answer this question."
+FOLLOW_UP_WORDS = 3  # content words: a question this short leans on the one before
+FOLLOW_UP_WORDS_WITH_PRONOUN = 5
 _FOLLOW_UP = re.compile(
     r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there|one)\b", re.I
 )
@@ -87,9 +89,22 @@ async def rewrite(
             return result.value.question.strip() or question
         except LlmError:
             pass
-    if _FOLLOW_UP.search(question) or len(content_words(question)) <= 3:
-        return f"{earlier[-1]} {question}"  # a follow-up: carry the earlier topic along
+    if is_follow_up(question):
+        return f"{earlier[-1]} {question}"  # carry the earlier topic along
     return question
+
+
+def is_follow_up(question: str) -> bool:
+    """Offline, whether a question leans on the earlier turn: it is short ("And its
+    history?"), or a pronoun stands in a question that says little by itself ("Which enzyme
+    drives its first step?"). A pronoun alone is no sign: "Is it a good idea to put my
+    password in the remote URL?" stands on its own, and reading it as a follow-up carried the
+    last question's topic into it (a learner asking one thing after another in a session
+    was told the notebook "never mentions" what the question before named)."""
+    words = len(content_words(question))
+    return words <= FOLLOW_UP_WORDS or (
+        words <= FOLLOW_UP_WORDS_WITH_PRONOUN and _FOLLOW_UP.search(question) is not None
+    )
 
 
 async def offline_answer(question: str, passages: Sequence[Passage], embedder: Embedder) -> Draft:
