@@ -101,6 +101,22 @@ def test_cloze_cards_blank_a_key_phrase() -> None:
     assert len(backs) == len(cards)  # one card per answer
 
 
+def test_cards_need_no_sentence_before_them_and_never_blank_the_speaker() -> None:
+    """From the Git FAQ: "All of these [...] in an encrypted store" points back to what it
+    lists, "I've made a [change]" asks about the asker. Neither is a card; the plain
+    statement before them is."""
+    text = (
+        "Credential helpers keep passwords for Git. All of these helpers store credentials "
+        "in an encrypted store to keep your passwords secure. I\u2019ve made a change with a bug "
+        "and it has been included in the main branch. A squash merge applies the changes "
+        "from one side as a regular commit to the other side without a merge commit."
+    )
+    cards = generate(whole(text), Options(max_flashcards=10)).flashcards
+    fronts = [card.front for card in cards]
+    assert fronts and not any(front.startswith(("All of these", "I")) for front in fronts)
+    assert any("keep passwords for Git" in front for front in fronts), fronts
+
+
 def test_only_years_stand_alone_as_numeric_answers() -> None:
     text = "The treaty was signed in 1648 after thirty years of war in central Europe."
     cards = generate(whole(text), Options(max_flashcards=5)).flashcards

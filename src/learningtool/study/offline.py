@@ -42,6 +42,10 @@ BLANK = "[...]"
 _YEAR = re.compile(r"1[0-9]{3}|20[0-9]{2}")
 _CLEAN_BREAK = re.compile(r"(?:[.!?:][\"'\u201d\u2019)\]]*\s*|\n[ \t]*\n\s*)$")
 _IN_TOKEN = re.compile(r"[\w./-]")  # next to an answer, these make it part of a longer token
+ANAPHORA_WORDS = 3  # a pointing word among a sentence's first words: it needs what came before
+# Pointing back after a sentence's first word ("All of these", "Because of this"); not
+# "such", "that" or "there", which start a phrase of their own ("cells, such as bacteria").
+_POINTING = frozenset("it this these those they them".split())
 _ANAPHORIC = frozenset(
     "it its this that these those they their them he she his her such there here both".split()
 )
@@ -333,7 +337,7 @@ def _flashcards(
         if len(cards) >= limit:
             break
         sentence = sentences[index]
-        if sentence.words[0][2].lower() in _ANAPHORIC:
+        if _leans_on_what_came_before(sentence):
             continue
         if not 6 <= len(sentence.words) <= options.max_card_words:
             continue
@@ -347,6 +351,19 @@ def _flashcards(
                 cards.append((sentence.start, card))
                 break
     return tuple(card for _, card in sorted(cards, key=lambda item: item[0]))
+
+
+def _leans_on_what_came_before(sentence: _Sentence) -> bool:
+    """Does the sentence open by pointing back ("It looks...", "All of these...", "Because
+    of this...")? Shown alone on a card, what it points to is missing. A sentence in the
+    first person ("I've made a change...") is a FAQ's question restated: its card asks about
+    the asker."""
+    first = [w.lower() for _, _, w in sentence.words[:ANAPHORA_WORDS]]
+    return (
+        first[0] in _ANAPHORIC
+        or _SPEAKER.match(first[0]) is not None
+        or any(w in _POINTING for w in first[1:])
+    )
 
 
 def _answer_choices(
@@ -411,6 +428,8 @@ def _cloze(
     )
 
 
+# A personal pronoun, or a contraction with one ("I've", "we'll"; straight or typeset apostrophe).
+_SPEAKER = re.compile(r"\b(?:I|we|you|me|us)\b|['\u2019](?:ve|re|ll|m|d)\b", re.I)
 _URL_PIECES = frozenset("http https www com org net html htm pdf doi isbn url".split())
 
 
@@ -424,6 +443,8 @@ def learnable_answer(answer: str) -> bool:
         return True
     letters = sum(ch.isalpha() for ch in answer)
     lowered = [w.lower() for w in words]
+    if _SPEAKER.search(answer):
+        return False  # "[I've] made a change": who speaks is not what is learnt
     return (
         letters >= 3
         and not all(w in STOPWORDS or w in _URL_PIECES or w.isdigit() for w in lowered)
