@@ -169,7 +169,7 @@ async def _relay(
         reply = await reader.get(ChatMessage, started.asked.reply.id)
     if reply is not None:
         view = message_view(reply, notebook_id)
-        html = render_part(request, "_message.html", {"view": view, "notebook_id": notebook_id})
+        html = render_part(request, "_message.html", {"view": view})
         yield ServerSentEvent(event="answer", data=html)
 
 

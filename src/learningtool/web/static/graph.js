@@ -183,4 +183,9 @@
   }
   layout(300);
   draw();
+  let resized = null;  // drawn again for the new width (a phone turned, a window resized)
+  window.addEventListener("resize", () => {
+    clearTimeout(resized);
+    resized = setTimeout(draw, 150);
+  });
 })();
