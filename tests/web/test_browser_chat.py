@@ -1,9 +1,10 @@
 """In the browser: ask a question in a notebook's chat and watch the answer stream in (words
 added one by one to the answer being written, then replaced by the finished message with its
 citations), open a citation and see the passage highlighted; the graph view without a graph
-says so. On a server with the graph enabled (LightRAG offline in its worker process, some
-20 s to start): open the graph, search an entity, expand a node with the mouse and another
-with the keyboard, open a passage that mentions it. Each view fits a phone's width."""
+says so; in a browser without JavaScript, ask again and get the page with the answer. On a
+server with the graph enabled (LightRAG offline in its worker process, some 20 s to start):
+open the graph, search an entity, expand a node with the mouse and another with the
+keyboard, open a passage that mentions it. Each view fits a phone's width."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.support.server import Server
 from tests.web.conftest import Screens, Served
@@ -66,7 +67,7 @@ def fits_a_phone(page: Page, screens: Screens, name: str) -> None:
 
 
 def test_ask_watch_the_answer_stream_and_open_a_citation(
-    served: Served, page: Page, screens: Screens
+    served: Served, page: Page, screens: Screens, browser: Browser
 ) -> None:
     notebook_with_text(page, served, "Plants")
     page.get_by_role("link", name="Chat", exact=True).click()
@@ -107,9 +108,34 @@ def test_ask_watch_the_answer_stream_and_open_a_citation(
     screens.shot(page, "citation-passage")
 
     page.go_back()
+    chat_url = page.url
     page.get_by_role("link", name="Graph", exact=True).click()
     expect(page.get_by_text("The knowledge graph is turned off on this server")).to_be_visible()
     screens.shot(page, "graph-off")
+    ask_without_javascript(browser, served, chat_url, screens)
+
+
+def ask_without_javascript(
+    browser: Browser, served: Served, chat_url: str, screens: Screens
+) -> None:
+    """The same chat in a browser without JavaScript: the form posts, the page comes back
+    with the answer complete."""
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        plain = context.new_page()
+        plain.goto(f"{served.base}/signin")
+        plain.get_by_label("Access token").fill(served.token)
+        plain.get_by_role("button", name="Sign in").click()
+        plain.goto(chat_url)
+        plain.get_by_label("Your question").fill("What do the light reactions make?")
+        plain.get_by_role("button", name="Ask").click()
+        last = plain.locator("li.message.answer").last
+        expect(last).to_contain_text("ATP", timeout=60_000)
+        expect(last.locator("a.cite").first).to_be_visible()
+        expect(plain.locator("li.message.question")).to_have_count(2)
+        screens.shot(plain, "chat-without-javascript")
+    finally:
+        context.close()
 
 
 def test_search_the_graph_expand_nodes_and_open_a_mention(
