@@ -155,6 +155,17 @@ class FakeOpenAI:
     def script(self, *replies: Reply) -> None:
         self.replies.extend(replies)
 
+    def llm_settings(self, settings: Any, timeout: float = 2.0) -> Any:
+        """`settings` (the app's) with this server as the configured OpenAI-style model."""
+        update = {
+            "llm_provider": "openai",
+            "llm_base_url": self.base_url,
+            "llm_model": "m",
+            "llm_api_key": "k",
+            "llm_timeout_seconds": timeout,
+        }
+        return settings.model_copy(update=update)
+
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]

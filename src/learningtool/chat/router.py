@@ -95,24 +95,10 @@ async def ask(
     `error`); the answer is stored whether or not the client stays connected. With
     `research: true`, `research` events (the run's progress) come first."""
     chat = await service.get_session(session, notebook, user, session_id)
-    asked = await service.ask(session, chat, body.content)
-    await session.commit()  # the question and the pending answer exist before generation
-    stream = service.Stream()
-    queue = stream.listen()
-    task = app.spawn(
-        service.generate(
-            app,
-            notebook.id,
-            chat.id,
-            asked.reply.id,
-            body.content,
-            stream,
-            k=body.k,
-            mode=body.mode,
-            research=body.research,
-        ),
-        name=f"chat:{asked.reply.id}",
+    started = await service.start(
+        session, app, chat, body.content, k=body.k, mode=body.mode, research=body.research
     )
+    asked, queue, task = started.asked, started.events, started.task
     if not body.stream:
         await task
         async with app.sessions() as reader:

@@ -125,6 +125,46 @@ async def ask(session: AsyncSession, chat: ChatSession, content: str) -> Asked:
     return Asked(question, reply)
 
 
+@dataclass
+class Started:
+    """A question stored and its answer being made: the events to relay, and the task."""
+
+    asked: Asked
+    events: asyncio.Queue[tuple[str, Any] | None]
+    task: asyncio.Task[None]
+
+
+async def start(
+    session: AsyncSession,
+    app: AppContext,
+    chat: ChatSession,
+    content: str,
+    *,
+    k: int = PASSAGES,
+    mode: search.Mode = "hybrid",
+    research: bool = False,
+) -> Started:
+    """Store the question and a pending answer and commit them (they exist before the
+    generation, so a client that leaves finds them), then make the answer in a task that
+    does not depend on the client (`generate`). What the API and the chat page both run."""
+    asked = await ask(session, chat, content)
+    await session.commit()
+    stream = Stream()
+    events = stream.listen()
+    work = generate(
+        app,
+        chat.notebook_id,
+        chat.id,
+        asked.reply.id,
+        content,
+        stream,
+        k=k,
+        mode=mode,
+        research=research,
+    )
+    return Started(asked, events, app.spawn(work, name=f"chat:{asked.reply.id}"))
+
+
 class Stream:
     """Events of one answer in the making, fanned out to listeners (a queue each)."""
 
