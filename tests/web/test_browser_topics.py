@@ -72,6 +72,8 @@ def test_topics_accept_watch_the_run_and_open_a_citation(
     open_view(page, "Topics")
     topics = page.locator("li.topic")
     expect(topics.nth(2)).to_be_visible(timeout=60_000)  # the list fills in by itself
+    settled = page.locator("#topics-live:not([hx-trigger])")  # polled until nothing is under way
+    expect(settled).to_be_attached(timeout=60_000)
     expect(topics.first.locator(".why")).to_contain_text("Why:")
     expect(topics.first.locator(".prompted a").first).to_be_visible()
     screens.shot(page, "topics-suggested")
@@ -113,7 +115,7 @@ def test_topics_accept_watch_the_run_and_open_a_citation(
     page.go_back()
     open_view(page, "Topics")
     expect(page.locator("li.run", has_text=accepted).locator(".status")).to_have_text("Done")
-    page.get_by_label("Question").fill("Where do the light reactions take place?")
+    page.get_by_label("Question", exact=True).fill("Where do the light reactions take place?")
     page.get_by_label("Depth").select_option("low")
     page.get_by_role("button", name="Start research").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(

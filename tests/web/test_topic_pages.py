@@ -170,7 +170,13 @@ async def test_the_report_is_escaped_and_web_citations_open_the_page(api: Api) -
             "- see [this](javascript:alert(1)) and [that](https://example.org/a?b=1&c=2)\n"
         )
         citations = [
-            {"n": 1, "kind": "web", "title": "<b>Web</b>", "quote": "", "url": "https://example.org/p"},
+            {
+                "n": 1,
+                "kind": "web",
+                "title": "<b>Web</b>",
+                "quote": "",
+                "url": "https://example.org/p",
+            },
             {"n": 2, "kind": "web", "title": "Bad", "quote": "", "url": "javascript:alert(2)"},
         ]
         async with session_scope(api.context.sessions) as session:
@@ -269,7 +275,7 @@ async def test_the_live_route_sends_the_run_until_it_is_done(api: Api) -> None:
                     seen.append(await events.get())
             await worker
         assert any("Planned" in event for event in seen[1:-1])
-        assert 'class="cite"' in seen[-2] and "How it was researched" in seen[-2]
+        assert 'class="cite"' in seen[-2] and "Steps of the research" in seen[-2]
         finished = await http.get(path)  # a finished run: its state, then done, and the end
         assert finished.text.count("event: run") == 1 and "event: done" in finished.text
 
@@ -312,11 +318,10 @@ async def test_another_users_notebook_topic_and_run_are_not_found(api: Api) -> N
         )
         run_id = started.json()["run"]["id"]
         other = await api.new_user("other")
+        async with api.client(other) as their_api:
+            mine = await notebook_of(their_api, "Mine")
         assert (await stranger.post("/signin", data={"token": other})).status_code == 303
-        token = csrf_of((await stranger.get("/")).text)
-        created = await stranger.post("/notebooks", data={"name": "Mine", "csrf_token": token})
-        assert created.status_code == 303
-        mine = (await stranger.get("/")).text.split('href="/notebooks/')[1].split('"')[0]
+        token = await topics_token(stranger, mine)
         theirs = f"/notebooks/{notebook_id}"
         for path in (
             f"{theirs}/topics",

@@ -153,7 +153,9 @@ def render_report(report: str, citations: Citations, *, skip_title: str = "") ->
             blocks.append(Markup("<p>{}</p>").format(inline(text, citations)))
             paragraph = []
         if items:
-            body = Markup("").join(Markup("<li>{}</li>").format(inline(i, citations)) for i in items)
+            body = Markup("").join(
+                Markup("<li>{}</li>").format(inline(i, citations)) for i in items
+            )
             blocks.append(Markup("<{0}>{1}</{0}>").format(Markup(list_tag), body))
             items = []
 

@@ -12,7 +12,7 @@ stream instead of letting the browser reconnect."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import RedirectResponse
@@ -21,7 +21,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from learningtool.deps import AppDep, SessionDep
 from learningtool.errors import AppError, NotFound
-from learningtool.models import Notebook, ResearchRun, User
+from learningtool.models import Notebook, ResearchRun
 from learningtool.research import service as research_service
 from learningtool.web.auth import ChangingUser, PageRoute, PageUser
 from learningtool.web.reports import Citations, render_report
@@ -50,7 +50,9 @@ def describe(event: dict[str, Any]) -> str:
     if step == "reflect":
         gaps = [str(g) for g in event.get("gaps") or []]
         words = f"Round {event.get('loop', 1)} read: {event.get('sources_found', 0)} sources so far"
-        return words + (f"; still to cover: {', '.join(gaps)}" if gaps else "; nothing left to cover")
+        return words + (
+            f"; still to cover: {', '.join(gaps)}" if gaps else "; nothing left to cover"
+        )
     if step == "report":
         return str(event.get("message") or "Report written")
     return str(event.get("message") or step or "")
@@ -135,35 +137,29 @@ async def run_events(
     return EventSourceResponse(stream(), ping=15)
 
 
-@router.post("/notebooks/{notebook_id}/research/{run_id}/cancel")
-async def cancel(
-    request: Request, session: SessionDep, user: ChangingUser, notebook_id: NotebookId, run_id: RunId
-) -> Response:
-    return await _change(request, session, user, notebook_id, run_id, research_service.cancel)
+# Cancel stops a queued or running run; retry runs a failed or cancelled one again, from
+# its last checkpoint.
+ACTIONS: dict[str, Callable[[AsyncSession, ResearchRun], Awaitable[ResearchRun]]] = {
+    "cancel": research_service.cancel,
+    "retry": research_service.retry,
+}
 
 
-@router.post("/notebooks/{notebook_id}/research/{run_id}/retry")
-async def retry(
-    request: Request, session: SessionDep, user: ChangingUser, notebook_id: NotebookId, run_id: RunId
-) -> Response:
-    """Run a failed or cancelled run again (from its last checkpoint)."""
-    return await _change(request, session, user, notebook_id, run_id, research_service.retry)
-
-
-async def _change(
+@router.post("/notebooks/{notebook_id}/research/{run_id}/{action}")
+async def change(
     request: Request,
-    session: AsyncSession,
-    user: User,
-    notebook_id: str,
-    run_id: str,
-    action: Callable[[AsyncSession, ResearchRun], Awaitable[ResearchRun]],
+    session: SessionDep,
+    user: ChangingUser,
+    notebook_id: NotebookId,
+    run_id: RunId,
+    action: Literal["cancel", "retry"],
 ) -> Response:
     """Cancel or retry, then back to the run's page; when the run has moved on meanwhile
     (finished before the cancel arrived), its page again with the reason in words."""
     notebook = await _owned(session, user, notebook_id)
     run = await research_service.get_run(session, notebook, run_id)
     try:
-        await action(session, run)
+        await ACTIONS[action](session, run)
     except AppError as error:
         await session.rollback()
         await session.refresh(user)

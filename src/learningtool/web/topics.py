@@ -10,8 +10,6 @@ topic and research services, as the API's routes do."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request, Response
@@ -19,7 +17,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from learningtool.deps import AppDep, SessionDep, get_rate_limits
+from learningtool.deps import AppDep, SessionDep
 from learningtool.errors import AppError, InvalidInput
 from learningtool.jobs.queue import TERMINAL
 from learningtool.models import Job, Notebook
@@ -27,7 +25,7 @@ from learningtool.research import service as research_service
 from learningtool.research.agent.state import EFFORTS
 from learningtool.topics import service as topic_service
 from learningtool.web.auth import ChangingUser, PageRoute, PageUser
-from learningtool.web.sources import _owned, sentence
+from learningtool.web.sources import _allowance, _owned, sentence
 from learningtool.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -49,19 +47,6 @@ RUN_WORDS = {
 
 def run_path(notebook_id: str, run_id: str) -> str:
     return f"/notebooks/{notebook_id}/research/{run_id}"
-
-
-@contextlib.contextmanager
-def research_allowance(request: Request, user_id: str) -> Iterator[None]:
-    """One of the user's research allowance, as the API's start spends it (429 in words when
-    none is left); given back when the start is refused."""
-    limiter = get_rate_limits(request).research
-    limiter.take(user_id)
-    try:
-        yield
-    except Exception:
-        limiter.refund(user_id)
-        raise
 
 
 async def _busy(session: AsyncSession, notebook: Notebook) -> bool:
@@ -179,7 +164,7 @@ async def start_research(
     """Research the learner's own question; its page shows the progress."""
     notebook = await _owned(session, user, notebook_id)
     try:
-        with research_allowance(request, user.id):
+        with _allowance(request, user.id, "research"):
             web = research_service.choose_web(use_web, app.settings.web_search_provider)
             run, _ = await research_service.start(
                 session, notebook, question, effort=effort, use_web=web
