@@ -35,9 +35,10 @@ def offline(tmp_path: Path) -> Iterator[Served]:
         server.stop()
 
 
-def fits_a_phone(page: Page) -> None:
+def fits_a_phone(page: Page, screens: Screens, name: str) -> None:
     page.set_viewport_size({"width": 375, "height": 800})
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    screens.shot(page, f"{name}-phone")
     page.set_viewport_size({"width": 1280, "height": 800})
 
 
@@ -77,7 +78,7 @@ def test_topics_accept_watch_the_run_and_open_a_citation(
     expect(topics.first.locator(".why")).to_contain_text("Why:")
     expect(topics.first.locator(".prompted a").first).to_be_visible()
     screens.shot(page, "topics-suggested")
-    fits_a_phone(page)
+    fits_a_phone(page, screens, "topics")
 
     count = topics.count()
     rejected = topics.first.locator(".question").inner_text()
@@ -100,7 +101,7 @@ def test_topics_accept_watch_the_run_and_open_a_citation(
     report = page.locator(".report-body")
     expect(report).to_contain_text("Written without a language model")
     screens.shot(page, "run-report")
-    fits_a_phone(page)
+    fits_a_phone(page, screens, "report")
 
     citation = report.locator("a.cite").first
     expect(citation).to_be_visible()

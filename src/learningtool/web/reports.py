@@ -62,6 +62,8 @@ class Citations:
                 '<a class="cite web" href="{}" rel="noopener noreferrer" '
                 'aria-label="Citation {}: {} (web page)" title="{}">[{}]</a>'
             ).format(url, number, title, url, number)
+        if not cited.get("source_id"):
+            return None
         start, end = self.span(cited, citing)
         query = urlencode({"start": start, "end": end})
         href = f"/notebooks/{self.notebook_id}/sources/{cited.get('source_id', '')}/passage?{query}"
