@@ -7,6 +7,7 @@ to the exact passage spans (or the web page), and its text is escaped."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 import re
 
@@ -16,6 +17,7 @@ from sqlalchemy import update
 from learningtool.db import session_scope
 from learningtool.jobs.worker import Worker
 from learningtool.models import ResearchRun
+from learningtool.ratelimit import Limit, RateLimiter
 from learningtool.web.reports import Citations, render_report
 from learningtool.web.sessions import COOKIE
 from tests.conftest import Api
@@ -219,7 +221,15 @@ def test_markers_ranges_and_escaped_brackets_render_as_written() -> None:
     assert "start=3&amp;end=16" in listed
 
 
+def one_research_run_at_a_time(api: Api) -> None:
+    limits = api.app.state.rate_limits  # type: ignore[attr-defined]
+    research = RateLimiter(Limit(1, 1), "research runs")
+    api.app.state.rate_limits = dataclasses.replace(limits, research=research)  # type: ignore[attr-defined]
+
+
 async def test_own_question_preferences_cancel_and_retry(api: Api) -> None:
+    """Also: starting spends the user's research allowance, as the API's start does."""
+    one_research_run_at_a_time(api)
     async with api.client(api.token) as owner, api.client() as http:
         await signed_in(api, http)
         notebook_id = await notebook_of(owner)
@@ -256,6 +266,11 @@ async def test_own_question_preferences_cancel_and_retry(api: Api) -> None:
         retried = await http.post(f"{base}/retry", data={"csrf_token": token})
         assert retried.status_code == 303
         assert "Waiting to start" in (await http.get(base)).text
+        again = await http.post(  # the blank question was refused: its allowance given back
+            f"/notebooks/{notebook_id}/research", data={"question": "Why?", "csrf_token": token}
+        )
+        assert again.status_code == 429 and "Too many research runs; try again in" in again.text
+        assert "Why?" in again.text  # the form keeps what was typed
 
 
 async def test_the_live_route_sends_the_run_until_it_is_done(api: Api) -> None:
