@@ -11,7 +11,8 @@
 
   events.addEventListener("run", (event) => {
     const focused = document.activeElement;
-    const keep = focused && box.contains(focused) ? focused.id : "";
+    const inside = Boolean(focused && focused !== box && box.contains(focused));
+    const keep = inside ? focused.id : "";
     const before = box.querySelector("#run-status");
     const was = before ? before.textContent : "";
     box.innerHTML = event.data;
@@ -19,8 +20,8 @@
     box.dataset.updates = String(updates);
     const now = box.querySelector("#run-status");
     if (announce && now && now.textContent !== was) announce.textContent = `Research: ${now.textContent}`;
-    if (keep) {  // keyboard focus stays on the same control while it is still there
-      const again = document.getElementById(keep);
+    if (inside) {  // keyboard focus stays on the same control, or goes to the new status
+      const again = (keep && document.getElementById(keep)) || now;
       if (again) again.focus();
     }
   });
