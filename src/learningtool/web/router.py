@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from learningtool.config import Settings
-from learningtool.web import chat, graph, notebooks, signin, sources
+from learningtool.web import chat, graph, notebooks, research, signin, sources, topics
 from learningtool.web.sessions import SignInCodes
 from learningtool.web.templating import ASSETS_PATH, STATIC_DIR
 
@@ -19,5 +19,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(sources.router)
     app.include_router(chat.router)
     app.include_router(graph.router)
+    app.include_router(topics.router)
+    app.include_router(research.router)
     # Not checked here: `create_app` may run on an event loop (a test fetches each asset).
     app.mount(ASSETS_PATH, StaticFiles(directory=STATIC_DIR, check_dir=False), name="web-assets")

@@ -72,10 +72,10 @@ DONE = frozenset({"ready", "failed"})
 
 
 @contextlib.contextmanager
-def _allowance(request: Request, user_id: str) -> Iterator[None]:
-    """One of the user's "sources added" allowance, as the API's add spends it (429 in
-    words when none is left); given back when the addition is refused."""
-    limiter = get_rate_limits(request).sources
+def _allowance(request: Request, user_id: str, action: str = "sources") -> Iterator[None]:
+    """One of the user's `action` allowance ("sources added", "research runs"), as the
+    API spends it (429 in words when none is left); given back when the change is refused."""
+    limiter = getattr(get_rate_limits(request), action)
     limiter.take(user_id)
     try:
         yield
