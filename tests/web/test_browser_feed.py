@@ -6,6 +6,7 @@ fits a phone's width."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -71,6 +72,7 @@ def test_scroll_filter_search_and_open_a_passage(
     page.reload()
     items = page.locator("#feed li.item")
     expect(items).to_have_count(PAGE_SIZE)
+    expect(page.locator(".kinds a", has_text="Flashcards")).to_contain_text(re.compile(r"\d"))
     expect(page.get_by_role("link", name="More items")).to_be_visible()
     screens.shot(page, "feed-first-page")
 
@@ -87,6 +89,7 @@ def test_scroll_filter_search_and_open_a_passage(
     passages = page.locator("#feed li.item")
     expect(passages).to_have_count(PAGE_SIZE)
     expect(passages.locator(".kind")).to_have_text(["Passage"] * PAGE_SIZE)
+    expect(page.locator(".kinds .count")).to_have_count(6)
     screens.shot(page, "feed-passages")
     more = page.get_by_role("link", name="More items")
     more.focus()

@@ -1,8 +1,8 @@
 """A notebook's feed page over HTTP: the empty state says what to do next, pages follow the
 keyset cursor (a plain "More" link and the htmx fragment that replaces it, each item once),
-kinds filter with their counts, search, an item opens where it comes from (a fragment with
-the span highlighted, or the passage page without JavaScript), errors are in words, and
-another user's notebook is a 404 on every route."""
+kinds filter with their counts (fetched after the page), search, an item opens where it
+comes from (a fragment with the span highlighted, or the passage page without JavaScript),
+errors are in words, and another user's notebook is a 404 on every route."""
 
 from __future__ import annotations
 
@@ -115,8 +115,16 @@ async def test_kinds_filter_with_their_counts_and_search(api: Api) -> None:
         notebook_id = await notebook_of(owner)
         await filled(api, notebook_id, 30)
         page = await http.get(f"/notebooks/{notebook_id}/feed")
+        counts_part = f"/notebooks/{notebook_id}/feed/counts"
+        assert f'hx-get="{counts_part}" hx-trigger="load"' in page.text  # after the first paint
+        assert '<span class="count">' not in page.text and ">Flashcards</a>" in page.text
+        counts = await http.get(counts_part, headers={"HX-Request": "true"})
+        assert counts.status_code == 200 and "hx-get" not in counts.text
         for label in ("All", "Passages", "Summaries", "Questions", "Flashcards", "Research"):
-            assert re.search(rf'>{label} <span class="count">(30|6)</span></a>', page.text), label
+            assert re.search(rf'>{label} <span class="count">(30|6)</span></a>', counts.text), label
+        kept = await http.get(f"{counts_part}?kind=qa&q=cells")
+        assert 'aria-current="true">Questions' in kept.text
+        assert f'href="/notebooks/{notebook_id}/feed?kind=flashcard&amp;q=cells"' in kept.text
         cards = await http.get(f"/notebooks/{notebook_id}/feed?kind=flashcard")
         assert len(item_ids(cards.text)) == 6
         assert cards.text.count('<span class="kind">Flashcard</span>') == 6
@@ -233,7 +241,12 @@ async def test_another_users_feed_is_not_found(api: Api) -> None:
         own = await notebook_of(them, "Mine")
         assert (await stranger.post("/signin", data={"token": other})).status_code == 303
         theirs = f"/notebooks/{notebook_id}/feed"
-        for path in (theirs, f"{theirs}/more", f"{theirs}/items/{ids[0]}/origin"):
+        for path in (
+            theirs,
+            f"{theirs}/more",
+            f"{theirs}/counts",
+            f"{theirs}/items/{ids[0]}/origin",
+        ):
             for headers in ({}, {"HX-Request": "true"}):
                 answer = await stranger.get(path, headers=headers)
                 assert answer.status_code == 404, path

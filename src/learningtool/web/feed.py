@@ -8,6 +8,10 @@ in place when it scrolls into view (or is clicked) from `/feed/more`, a fragment
 with the next such link. Errors there come back as a fragment in words (`static/feed.js` lets
 htmx swap them in).
 
+The number of items of each kind comes in after the page (`/feed/counts`): counting walks
+every item of the notebook, the slowest part of the page at 100,000 items. Without
+JavaScript the filters work, without their numbers.
+
 An item's origin (`/feed/items/{id}/origin`) is the span of its source it was made from
 (`feed.detail.detail_of`), highlighted in context: a fragment that htmx puts under the item
 when its "Where it comes from" is opened, or, without JavaScript, a redirect to the source's
@@ -156,12 +160,10 @@ async def feed_page(
     """The feed with its filters; a cursor is where the "More" link of a page without
     JavaScript goes on."""
     filters, cursor = asked.filters, asked.cursor
-    counts = await feed_service.counts(session, notebook.id)
     context: dict[str, Any] = {
         "notebook": notebook,
         "filters": filters,
-        "counts": counts,
-        "total": sum(counts.values()),
+        "counts": None,
         "filter_words": FILTER_WORDS,
         "cursor": cursor,
         "error": None,
@@ -174,9 +176,28 @@ async def feed_page(
     except AppError as error:
         context["error"] = sentence(error.message)
         status_code = error.status_code
-    if not context["total"]:
+    asked_all = not (cursor or filters.kind or filters.q or context["error"])
+    context["empty"] = asked_all and not context["items"]
+    if context["empty"]:
         context["sources"] = await _source_count(session, notebook)
     return render(request, "feed.html", context, status_code=status_code)
+
+
+@router.get("/notebooks/{notebook_id}/feed/counts")
+async def kind_counts(
+    request: Request, session: SessionDep, notebook: OwnedNotebook, asked: AskedDep
+) -> Response:
+    """The kind filters with the number of items of each, fetched by the page once it is
+    shown: counting is a walk over every item of the notebook (tens of milliseconds at
+    100,000 items), which the first paint does not wait for."""
+    counts = await feed_service.counts(session, notebook.id)
+    context = {
+        "notebook": notebook,
+        "filters": asked.filters,
+        "counts": counts,
+        "filter_words": FILTER_WORDS,
+    }
+    return _part(request, "_feed_kinds.html", context)
 
 
 @router.get("/notebooks/{notebook_id}/feed/more")
