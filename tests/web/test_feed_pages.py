@@ -14,7 +14,7 @@ from learningtool import cursor as cursors
 from learningtool.db import session_scope
 from learningtool.feed import service as feed_service
 from learningtool.jobs.worker import Worker
-from learningtool.models import utcnow
+from learningtool.models import ResearchRun, utcnow
 from learningtool.models.base import new_id
 from learningtool.web.feed import Filters, citation_links, clipped
 from tests.conftest import Api
@@ -200,6 +200,59 @@ async def test_an_item_opens_where_it_comes_from(api: Api) -> None:
         assert "<mark>" in shown.text and "Open the passage in its source" in shown.text
 
 
+async def test_a_report_shows_its_citations_and_an_item_without_a_span_says_so(api: Api) -> None:
+    async with api.client(api.token) as owner, api.client() as http:
+        await signed_in(api, http)
+        notebook_id = await notebook_of(owner)
+        lost = (await filled(api, notebook_id, 1))[0]  # a passage whose chunk is gone
+        citations = [
+            {
+                "n": 1,
+                "kind": "web",
+                "title": "Enzyme",
+                "quote": "Enzymes are proteins.",
+                "url": "https://example.org/enzyme",
+            }
+        ]
+        async with session_scope(api.context.sessions) as session:
+            run = ResearchRun(
+                notebook_id=notebook_id,
+                question="What are enzymes?",
+                report="They are proteins [1].",
+                citations=citations,
+                status="done",
+            )
+            session.add(run)
+            await session.flush()
+            await feed_service.add_items(
+                session,
+                notebook_id,
+                [
+                    feed_service.NewItem(
+                        kind="research",
+                        ref_id=run.id,
+                        title=run.question,
+                        body="They are proteins [1].",
+                    )
+                ],
+            )
+        page = await http.get(f"/notebooks/{notebook_id}/feed?kind=research")
+        report = item_ids(page.text)[0]
+        assert "Research report" in page.text and "Its citations" in page.text
+        base = f"/notebooks/{notebook_id}/feed/items"
+        shown = await http.get(f"{base}/{report}/origin", headers={"HX-Request": "true"})
+        assert (
+            '[1] <a href="https://example.org/enzyme" rel="noopener noreferrer">Enzyme</a>'
+            in shown.text
+        )
+        assert "“Enzymes are proteins.”" in shown.text
+        alone = await http.get(f"{base}/{report}/origin")  # without JavaScript: a page
+        assert alone.status_code == 200 and "<h1>What are enzymes?</h1>" in alone.text
+        nothing = await http.get(f"{base}/{lost}/origin")
+        assert nothing.status_code == 200
+        assert "This item has no source passage to show" in nothing.text
+
+
 def test_a_reports_citations_link_to_their_passage_or_page() -> None:
     citations = [
         {
@@ -215,11 +268,13 @@ def test_a_reports_citations_link_to_their_passage_or_page() -> None:
         },
         {"n": 2, "kind": "web", "title": "Wiki", "quote": "", "url": "https://example.org/e"},
         {"n": 3, "kind": "passage", "title": "Broken", "quote": ""},
+        {"n": 4, "kind": "web", "title": "Trap", "quote": "", "url": "javascript:alert(1)"},
     ]
     links = citation_links("nb", citations)
     assert [link["href"] for link in links] == [
         "/notebooks/nb/sources/s1/passage?start=12&end=33#span",
         "https://example.org/e",
+        None,
         None,
     ]
     assert links[1]["web"] and not links[0]["web"]

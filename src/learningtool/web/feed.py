@@ -238,7 +238,8 @@ def citation_links(notebook_id: str, citations: list[dict[str, Any]]) -> list[di
     for citation in citations:
         href = None
         if citation.get("kind") == "web":
-            href = citation.get("url") or None
+            url = str(citation.get("url") or "")
+            href = url if url.startswith(("https://", "http://")) else None  # no javascript:
         elif citation.get("source_id") and citation.get("start_char") is not None:
             start = citation.get("quote_start_char", citation["start_char"])
             end = citation.get("quote_end_char", citation.get("end_char", start))
