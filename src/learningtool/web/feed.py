@@ -81,6 +81,8 @@ class Filters:
 
 @dataclass(frozen=True)
 class Asked:
+    """A feed request's filters and where in the feed it starts (None: the newest)."""
+
     filters: Filters
     cursor: str | None
 
