@@ -81,6 +81,7 @@ def test_scroll_filter_search_and_open_a_passage(
     expect(items).not_to_have_count(PAGE_SIZE)
     assert items.count() > PAGE_SIZE
     assert items.all_inner_texts()[:PAGE_SIZE] == first_page
+    expect(page.get_by_role("status")).to_have_text(re.compile(r"^\d+ items shown\.$"))
     screens.shot(page, "feed-scrolled")
 
     # By keyboard: the "More" link loads the next items and the focus moves to the first.

@@ -1,9 +1,11 @@
 // The feed view: htmx swaps in an error the server sends in words when the next page cannot
 // be loaded (it swaps only successful answers by itself), says so when the server cannot be
-// reached, and moves the keyboard's focus to the first new item when the "More" link that
-// loaded them had it (the link itself is gone).
+// reached, tells a screen reader how many items are shown after more came in, and moves the
+// keyboard's focus to the first new item when the "More" link that loaded them had it (the
+// link itself is gone).
 "use strict";
 (() => {
+  let more = false;
   let focusAfter = null;
 
   document.addEventListener("htmx:beforeSwap", (event) => {
@@ -15,12 +17,20 @@
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
-    if (target.classList.contains("more") && target.contains(document.activeElement)) {
-      focusAfter = target.previousElementSibling;
+    if (target.classList.contains("more")) {
+      more = true;
+      if (target.contains(document.activeElement)) {
+        focusAfter = target.previousElementSibling;
+      }
     }
   });
 
   document.addEventListener("htmx:afterSettle", () => {
+    const status = document.getElementById("feed-status");
+    if (more && status) {
+      status.textContent = `${document.querySelectorAll("#feed li.item").length} items shown.`;
+    }
+    more = false;
     const first = focusAfter ? focusAfter.nextElementSibling : null;
     focusAfter = null;
     const article = first ? first.querySelector("article") : null;
@@ -30,14 +40,14 @@
   });
 
   document.addEventListener("htmx:sendError", (event) => {
-    const more = event.detail.elt.closest ? event.detail.elt.closest("#feed .more") : null;
-    if (!more) {
+    const link = event.detail.elt.closest ? event.detail.elt.closest("#feed .more") : null;
+    if (!link) {
       return;
     }
-    const note = more.querySelector(".offline") || document.createElement("p");
+    const note = link.querySelector(".offline") || document.createElement("p");
     note.className = "error offline";
     note.setAttribute("role", "alert");
     note.textContent = "The next items could not be loaded: the server did not answer. Check the connection, then choose “More items” again.";
-    more.appendChild(note);
+    link.appendChild(note);
   });
 })();
