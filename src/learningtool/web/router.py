@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from learningtool.config import Settings
-from learningtool.web import chat, graph, notebooks, research, signin, sources, topics
+from learningtool.web import chat, feed, graph, notebooks, research, signin, sources, topics
 from learningtool.web.sessions import SignInCodes
 from learningtool.web.templating import ASSETS_PATH, STATIC_DIR
 
@@ -17,6 +17,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(signin.router)
     app.include_router(notebooks.router)
     app.include_router(sources.router)
+    app.include_router(feed.router)
     app.include_router(chat.router)
     app.include_router(graph.router)
     app.include_router(topics.router)
