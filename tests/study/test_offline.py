@@ -117,6 +117,16 @@ def test_cards_need_no_sentence_before_them_and_never_blank_the_speaker() -> Non
     assert any("keep passwords for Git" in front for front in fronts), fronts
 
 
+def test_no_answer_is_a_negation_or_a_piece_of_a_windows_path() -> None:
+    text = (
+        "The editor is configured as C:\\Program Files\\Vim\\gvim.exe on many machines. "
+        "If the file changes during a checkout, Git doesn\u2019t know whether the changes "
+        "to the file are precious and should be kept."
+    )
+    backs = [card.back for card in generate(whole(text), Options(max_flashcards=10)).flashcards]
+    assert not any("\u2019t" in back or back == "Program Files" for back in backs), backs
+
+
 def test_only_years_stand_alone_as_numeric_answers() -> None:
     text = "The treaty was signed in 1648 after thirty years of war in central Europe."
     cards = generate(whole(text), Options(max_flashcards=5)).flashcards

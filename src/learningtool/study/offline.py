@@ -41,7 +41,7 @@ from learningtool.text.sentences import STOPWORDS, normalize, split_sentences, t
 BLANK = "[...]"
 _YEAR = re.compile(r"1[0-9]{3}|20[0-9]{2}")
 _CLEAN_BREAK = re.compile(r"(?:[.!?:][\"'\u201d\u2019)\]]*\s*|\n[ \t]*\n\s*)$")
-_IN_TOKEN = re.compile(r"[\w./-]")  # next to an answer, these make it part of a longer token
+_IN_TOKEN = re.compile(r"[\w./\\-]")  # next to an answer, these make it part of a longer token
 ANAPHORA_WORDS = 3  # a pointing word among a sentence's first words: it needs what came before
 # Pointing back after a sentence's first word ("All of these", "Because of this"); not
 # "such", "that" or "there", which start a phrase of their own ("cells, such as bacteria").
@@ -428,8 +428,9 @@ def _cloze(
     )
 
 
-# A personal pronoun, or a contraction with one ("I've", "we'll"; straight or typeset apostrophe).
-_SPEAKER = re.compile(r"\b(?:I|we|you|me|us)\b|['\u2019](?:ve|re|ll|m|d)\b", re.I)
+# A personal pronoun, a contraction with one ("I've", "we'll") or a negation ("doesn't");
+# straight or typeset apostrophe.
+_SPEAKER = re.compile(r"\b(?:I|we|you|me|us)\b|['\u2019](?:ve|re|ll|m|d)\b|n['\u2019]t\b", re.I)
 _URL_PIECES = frozenset("http https www com org net html htm pdf doi isbn url".split())
 
 
