@@ -783,7 +783,9 @@ def describe_warmup(warm: Case | None, app: AppProcess) -> dict[str, Any] | None
 # -- phases -----------------------------------------------------------------------------------
 
 
-def app_settings(data_dir: Path, model_url: str | None) -> dict[str, Any]:
+def app_settings(
+    data_dir: Path, model_url: str | None, query_batch_size: int | None = None
+) -> dict[str, Any]:
     values: dict[str, Any] = {
         "data_dir": str(data_dir),
         "database_url": None,
@@ -791,6 +793,8 @@ def app_settings(data_dir: Path, model_url: str | None) -> dict[str, Any]:
         "log_level": "WARNING",
         "rate_chat_per_minute": 0,  # every bench client is one user: no abuse to limit
     }
+    if query_batch_size is not None:
+        values["embedding_query_batch_size"] = query_batch_size
     if model_url is not None:
         values.update(
             llm_provider="openai",
@@ -860,10 +864,11 @@ async def phase(
     sources: list[tuple[str, str]],
     world_questions: Iterator[str],
     bench_lag: BenchLag,
+    query_batch_size: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Serve the data directory (ingesting first if there is no notebook yet) and run the
     cases; returns the notebook and this phase's figures."""
-    settings = app_settings(data_dir, model.base_url if model else None)
+    settings = app_settings(data_dir, model.base_url if model else None, query_batch_size)
     app = AppProcess(settings, args.loop, not args.no_spans)
     result: dict[str, Any] = {}
     try:
@@ -909,6 +914,24 @@ def target(case: dict[str, Any], limit: float) -> dict[str, Any]:
     }
 
 
+def compare_batching(measured: dict[str, Any], concurrency: int) -> dict[str, Any] | None:
+    """Added TTFT with concurrent questions embedded together against each alone, in the
+    same run: the ratios (batched / alone; below 1 is better)."""
+    alone = measured.get("llm_questions_alone")
+    if alone is None:
+        return None
+    figures: dict[str, Any] = {"alone": {}, "batched": {}, "ratio": {}}
+    for case in ("llm_c1", f"llm_c{concurrency}"):
+        before = alone[case].get("added_ttft_ms") or {}
+        after = measured["llm"][case].get("added_ttft_ms") or {}
+        for pct in ("p50", "p95"):
+            key = f"{case}_{pct}"
+            figures["alone"][key], figures["batched"][key] = before.get(pct), after.get(pct)
+            if before.get(pct) and after.get(pct) is not None:
+                figures["ratio"][key] = r(after[pct] / before[pct], 2)
+    return figures
+
+
 async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     from bench.fake_model import FakeModel
 
@@ -925,6 +948,10 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
                 "offline", data_dir, args, None, None, sources, asked, bench_lag
             )
         async with FakeModel(model) as server:
+            if args.compare_query_batching:  # the same app with each question alone, first
+                notebook, report["llm_questions_alone"] = await phase(
+                    "llm", data_dir, args, server, notebook, sources, asked, bench_lag, 1
+                )
             _, report["llm"] = await phase(
                 "llm", data_dir, args, server, notebook, sources, asked, bench_lag
             )
@@ -955,6 +982,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--section-words", type=int, default=220)
     parser.add_argument("--seed", type=int, default=20240611)
     parser.add_argument("--no-offline", action="store_true", help="skip the offline baseline")
+    parser.add_argument(
+        "--compare-query-batching",
+        action="store_true",
+        help="also run the LLM cases with EMBEDDING_QUERY_BATCH_SIZE=1 (each question alone)",
+    )
     parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto")
     parser.add_argument("--no-spans", action="store_true", help="do not time the app's steps")
     args = parser.parse_args()
@@ -993,6 +1025,7 @@ def main() -> None:
         },
         "offline": measured.get("offline"),
         "llm": llm,
+        "query_batching": compare_batching(measured, args.concurrency),
         "targets": {
             "added_ttft_c1": target(llm["llm_c1"], TARGETS["added_ttft_ms_c1_max"]),
             f"added_ttft_c{args.concurrency}": target(

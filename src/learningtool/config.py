@@ -121,6 +121,13 @@ class Settings(BaseSettings):
         description="Texts per request to an embedding server (default 64) or per task of the "
         "local model's process (default 16: a search's embedding waits for one such task).",
     )
+    embedding_query_batch_size: int = Field(
+        default=32,
+        ge=1,
+        le=256,
+        description="Concurrent questions embedded together in one task of the local model's "
+        "process (1: each alone).",
+    )
     embedding_timeout_seconds: float | None = Field(default=None, gt=0)
     embedding_query_prefix: str = ""
     embedding_document_prefix: str = ""

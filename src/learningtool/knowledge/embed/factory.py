@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from learningtool.config import secret_value
 from learningtool.knowledge.embed.errors import EmbeddingUnavailableError
 from learningtool.knowledge.embed.local import DEFAULT_BATCH_SIZE as LOCAL_BATCH_SIZE
-from learningtool.knowledge.embed.local import LocalEmbedder
+from learningtool.knowledge.embed.local import DEFAULT_QUERY_BATCH_SIZE, LocalEmbedder
 from learningtool.knowledge.embed.ollama import (
     DEFAULT_OLLAMA_MODEL,
     DEFAULT_OLLAMA_URL,
@@ -42,6 +42,7 @@ class EmbeddingSettings:
     api_key: str | None = field(default=None, repr=False)
     dim: int | None = None
     batch_size: int | None = None  # None: the provider's default
+    query_batch_size: int = DEFAULT_QUERY_BATCH_SIZE  # the local model's (`QueryBatcher`)
     timeout_seconds: float | None = None
     query_prefix: str = ""
     document_prefix: str = ""
@@ -55,6 +56,7 @@ class EmbeddingSettings:
             api_key=secret_value(settings.embedding_api_key),
             dim=settings.embedding_dim,
             batch_size=settings.embedding_batch_size,
+            query_batch_size=settings.embedding_query_batch_size,
             timeout_seconds=settings.embedding_timeout_seconds,
             query_prefix=settings.embedding_query_prefix,
             document_prefix=settings.embedding_document_prefix,
@@ -76,6 +78,7 @@ def create_embedder(settings: Settings | EmbeddingSettings, pool: CpuPool) -> Em
             chosen.model or DEFAULT_LOCAL_MODEL,
             batch_size=chosen.batch_size or LOCAL_BATCH_SIZE,
             timeout_seconds=chosen.timeout_seconds or 120.0,
+            query_batch_size=chosen.query_batch_size,
         )
     # The server providers' timeouts, when not configured, are their own defaults.
     options = HttpOptions(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from learningtool import spans
+from learningtool.knowledge.embed.batching import QueryBatcher
 from learningtool.knowledge.embed.packaged import DEFAULT_LOCAL_MODEL, local_model
 from learningtool.knowledge.embed.protocol import Vectors
 from learningtool.knowledge.embed.runtime import embed_in_worker
@@ -20,11 +21,14 @@ if TYPE_CHECKING:
 # but waits for the one running (`CpuPool`): 64 texts held the process for seconds under
 # ingestion, and searches waited that long; 16 keep the wait near half a second.
 DEFAULT_BATCH_SIZE = 16
+# Questions per task when concurrent questions are batched (`QueryBatcher`); 1: one each.
+DEFAULT_QUERY_BATCH_SIZE = 32
 
 
 class LocalEmbedder:
     """The packaged model run in the process pool, `batch_size` texts per pool task, each
-    task capped at `timeout_seconds` (the first one in a worker also loads the model)."""
+    task capped at `timeout_seconds` (the first one in a worker also loads the model).
+    Concurrent questions go together, up to `query_batch_size` per task."""
 
     def __init__(
         self,
@@ -34,6 +38,7 @@ class LocalEmbedder:
         batch_size: int = DEFAULT_BATCH_SIZE,
         timeout_seconds: float = 120.0,
         threads: int | None = None,
+        query_batch_size: int = DEFAULT_QUERY_BATCH_SIZE,
     ) -> None:
         self.pool = pool
         self.model = local_model(model)
@@ -41,6 +46,9 @@ class LocalEmbedder:
         self.timeout_seconds = timeout_seconds
         # onnxruntime threads per worker: the cores shared among the pool's processes.
         self.threads = threads or max(1, (os.cpu_count() or 1) // max(1, pool.workers))
+        self.queries = QueryBatcher(
+            self._embed_queries, max_batch=query_batch_size, max_in_flight=pool.workers
+        )
 
     @property
     def name(self) -> str:
@@ -56,7 +64,12 @@ class LocalEmbedder:
     @spans.timed("embed.local_query")
     async def embed_query(self, text: str) -> Vectors:
         """Urgent in the pool: someone waits for it, ahead of any ingestion's batches."""
-        return await self._run([self.model.query_prefix + text], urgent=True)
+        return await self.queries.embed(self.model.query_prefix + text)
+
+    async def _embed_queries(self, texts: list[str]) -> Vectors:
+        return await self.pool.run(
+            self.timeout_seconds, embed_in_worker, self.model.id, texts, self.threads, urgent=True
+        )
 
     async def warm_up(self) -> None:
         """Load (and verify) the model in a worker now, so that a missing package or a bad
