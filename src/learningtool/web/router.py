@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from learningtool.config import Settings
-from learningtool.web import notebooks, signin, sources
+from learningtool.web import notebooks, review, signin, sources
+from learningtool.web import settings as settings_pages
 from learningtool.web.sessions import SignInCodes
 from learningtool.web.templating import ASSETS_PATH, STATIC_DIR
 
@@ -17,5 +18,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(signin.router)
     app.include_router(notebooks.router)
     app.include_router(sources.router)
+    app.include_router(review.router)
+    app.include_router(settings_pages.router)
     # Not checked here: `create_app` may run on an event loop (a test fetches each asset).
     app.mount(ASSETS_PATH, StaticFiles(directory=STATIC_DIR, check_dir=False), name="web-assets")
