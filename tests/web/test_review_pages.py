@@ -141,6 +141,7 @@ async def test_edit_suspend_and_resume_a_card_from_the_review(api: Api) -> None:
         page = await http.get(suspended.headers["location"])
         assert "Suspended “What fixes carbon?”" in page.text
         assert f'action="{base}/resume"' in page.text
+        assert "Suspended cards (1)" in page.text and f'id="suspended-{card["id"]}"' in page.text
         assert f"<strong>{len(due) - 1}</strong> card" in page.text
         assert shown_card(page.text) != card["id"]
         state = (await owner.get(f"/api/v1/notebooks/{notebook_id}/cards/{card['id']}")).json()
@@ -150,6 +151,7 @@ async def test_edit_suspend_and_resume_a_card_from_the_review(api: Api) -> None:
         resumed = await http.post(f"{base}/resume", data={"csrf_token": token})
         page = await http.get(resumed.headers["location"])
         assert "is back in the reviews, due <time" in page.text
+        assert "Suspended cards" not in page.text
         assert f"<strong>{len(due)}</strong> cards" in page.text
 
 
@@ -196,6 +198,12 @@ async def test_due_counts_of_every_notebook_and_the_empty_states(api: Api) -> No
         assert "No card is due now." in done.text
         assert re.search(r"The next one is due <time[^>]*>in (9|10) minutes</time>", done.text)
         assert "Export the cards" in done.text
+        for card in due:
+            patch = f"/api/v1/notebooks/{notebook_id}/cards/{card['id']}"
+            assert (await owner.patch(patch, json={"suspended": True})).status_code == 200
+        idle = await http.get(f"/notebooks/{notebook_id}/review")
+        assert "Every card of this notebook is suspended." in idle.text
+        assert f"Suspended cards ({len(due)})" in idle.text
 
 
 async def test_another_users_notebook_and_card_are_not_found(api: Api) -> None:

@@ -37,6 +37,7 @@ CardId = Annotated[str, Path(max_length=64)]
 CardText = Annotated[str, Form(max_length=20_000)]  # the service's limit is said in words
 MAX_CARD_CHARS = 2000  # as the API's `CardUpdate`
 WHAT = {"front": "question", "back": "answer"}
+SUSPENDED_SHOWN = 50  # the rest are counted, and resumed through the API or an export
 # The ratings in the order of their keys (1-4) and buttons.
 RATINGS: dict[schedule.RatingName, str] = {
     "again": "Again",
@@ -171,7 +172,12 @@ async def review_page(
 ) -> Response:
     notebook = await _owned(session, user, notebook_id)
     now = utcnow()
+    suspended, suspended_total = await study_service.list_suspended(
+        session, notebook, limit=SUSPENDED_SHOWN
+    )
     context = {
+        "suspended": [(item.id, _front(item)) for item, _state in suspended],
+        "suspended_total": suspended_total,
         "notebook": notebook,
         "due_count": await _due_count(session, user, notebook),
         "notice": await _notice(session, notebook, last, did, now),

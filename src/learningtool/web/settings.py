@@ -14,7 +14,6 @@ leaves the browser signed in."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path as FilePath
@@ -131,7 +130,7 @@ def _kept_hash(path: FilePath) -> str | None:
         kept = path.read_text().strip()
     except (FileNotFoundError, PermissionError):
         return None
-    return hashlib.sha256(kept.encode()).hexdigest() if kept else None
+    return user_service.hash_token(kept) if kept else None
 
 
 async def _owned_token(session: AsyncSession, user: User, token_id: str) -> ApiToken:
