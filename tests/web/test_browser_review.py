@@ -1,14 +1,15 @@
 """In the browser: paste a text the offline engine makes flashcards of, review three cards with
 the keyboard only (Space flips, a digit rates) and read when each is due again, edit a card,
-suspend one, download the CSV export, see every notebook's due count; then rotate the API
-token on the Settings page (shown once). The review page fits a phone's width."""
+suspend one, rate one in a browser without JavaScript, download the CSV export, see every
+notebook's due count; then rotate the API token on the Settings page (shown once). The review
+page fits a phone's width."""
 
 from __future__ import annotations
 
 import re
 import time
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.study.test_study import TEXT
 from tests.web.conftest import Screens, Served
@@ -46,8 +47,25 @@ def review_with_keys(page: Page, digit: str, rating: str) -> None:
     expect(notice).to_contain_text(re.compile(rf"rated {rating}, due again (in|on|tomorrow)"))
 
 
+def rate_without_script(browser: Browser, served: Served, review: str) -> None:
+    """In a browser with JavaScript off, signed in with the token on the sign-in page: the
+    answer opens with a click on its summary and a rating button posts its form."""
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{served.base}/signin")
+        page.get_by_label("Access token").fill(served.token)
+        page.get_by_role("button", name="Sign in").click()
+        page.goto(review)
+        page.get_by_text("Show the answer").click()
+        page.get_by_role("button", name=re.compile("^Good")).click()
+        expect(page.locator("#notice")).to_contain_text("rated Good, due again in 10 minutes")
+    finally:
+        context.close()
+
+
 def test_review_three_cards_by_keyboard_edit_suspend_export_and_rotate_the_token(
-    served: Served, page: Page, screens: Screens
+    served: Served, page: Page, screens: Screens, browser: Browser
 ) -> None:
     page.goto(served.sign_in_link())
     page.get_by_label("New notebook").fill("Biology")
@@ -63,7 +81,7 @@ def test_review_three_cards_by_keyboard_edit_suspend_export_and_rotate_the_token
     page.get_by_role("button", name="Add text").click()
     expect(page.locator("li.source .status")).to_have_text("Ready", timeout=60_000)
     page.get_by_role("navigation", name="Notebook").get_by_role("link", name="Review").click()
-    wait_for_cards(page, 3)
+    wait_for_cards(page, 5)  # three by keyboard, one edited and suspended, one without script
     due = due_now(page)
     expect(page.locator("#front")).not_to_be_empty()
     screens.shot(page, "review-card")
@@ -101,6 +119,10 @@ def test_review_three_cards_by_keyboard_edit_suspend_export_and_rotate_the_token
     expect(page.locator("#due-count")).to_contain_text(f"{due - 4} card")
     screens.shot(page, "card-suspended")
 
+    rate_without_script(browser, served, page.url.split("?")[0])
+    page.reload()
+    expect(page.locator("#due-count")).to_contain_text(f"{due - 5} card")
+
     with page.expect_download() as download:
         page.get_by_role("link", name="CSV").click()
     assert download.value.suggested_filename == "biology.csv"
@@ -112,7 +134,7 @@ def test_review_three_cards_by_keyboard_edit_suspend_export_and_rotate_the_token
     page.set_viewport_size({"width": 1280, "height": 800})
 
     page.locator(".crumbs").get_by_role("link", name="Review").click()
-    expect(page.locator("li.notebook", has_text="Biology")).to_contain_text(f"{due - 4} card")
+    expect(page.locator("li.notebook", has_text="Biology")).to_contain_text(f"{due - 5} card")
     screens.shot(page, "review-all")
 
     page.get_by_role("link", name="Settings").click()
