@@ -57,6 +57,7 @@ def rate_without_script(browser: Browser, served: Served, review: str) -> None:
         page.get_by_label("Access token").fill(served.token)
         page.get_by_role("button", name="Sign in").click()
         page.goto(review)
+        expect(page.locator("#keys")).to_be_hidden()
         page.get_by_text("Show the answer").click()
         page.get_by_role("button", name=re.compile("^Good")).click()
         expect(page.locator("#notice")).to_contain_text("rated Good, due again in 10 minutes")
@@ -84,6 +85,7 @@ def test_review_three_cards_by_keyboard_edit_suspend_export_and_rotate_the_token
     wait_for_cards(page, 5)  # three by keyboard, one edited and suspended, one without script
     due = due_now(page)
     expect(page.locator("#front")).not_to_be_empty()
+    expect(page.locator("#keys")).to_be_visible()  # said by the script that adds them
     screens.shot(page, "review-card")
 
     review_with_keys(page, "3", "Good")

@@ -249,6 +249,8 @@ def test_when_a_card_is_due_in_words() -> None:
     assert due_phrase(now + timedelta(seconds=50), now) == "in 1 minute"
     assert due_phrase(now + timedelta(hours=3), now) == "in 3 hours"
     assert due_phrase(now + timedelta(hours=22), now) == "tomorrow"
+    early = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)
+    assert due_phrase(early + timedelta(hours=21), early) == "in 21 hours"  # still today
     assert due_phrase(now + timedelta(days=2), now) == "on 5 December"
     assert due_phrase(now + timedelta(days=40), now) == "on 12 January 2027"
     assert interval_label(timedelta(minutes=1)) == "1 min"

@@ -64,7 +64,7 @@ def due_phrase(due_at: datetime, now: datetime) -> str:
         return "now"
     if wait < timedelta(hours=1):
         return "in " + _plural(max(1, round(wait.total_seconds() / 60)), "minute")
-    if wait < timedelta(hours=20):
+    if wait < timedelta(hours=20) or due_at.date() == now.date():
         return "in " + _plural(round(wait.total_seconds() / 3600), "hour")
     if due_at.date() == now.date() + timedelta(days=1):
         return "tomorrow"

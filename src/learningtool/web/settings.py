@@ -120,7 +120,7 @@ def engines(app: AppContext) -> list[Engine]:
 
 
 def when(moment: datetime | None) -> str:
-    return moment.strftime("%-d %B %Y, %H:%M UTC") if moment else "never"
+    return f"{moment.day} {moment:%B %Y, %H:%M} UTC" if moment else "never"
 
 
 def _kept_hash(path: FilePath) -> str | None:

@@ -6,6 +6,8 @@
 (() => {
   const answer = document.getElementById("answer");
   if (!answer) return;
+  const keys = document.getElementById("keys");
+  if (keys) keys.hidden = false;  // the keys work only with this script: said only with it
   let sent = false;  // a second key press while the rating posts must not rate twice
 
   const typing = (target) => target instanceof Element && target.closest("input, textarea, select, [contenteditable]");
