@@ -6,10 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import AwareDatetime
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from learningtool.deps import SessionDep
 from learningtool.knowledge.export import filename
-from learningtool.models import utcnow
+from learningtool.models import Notebook, utcnow
 from learningtool.notebook.deps import NotebookDep
 from learningtool.study import service
 from learningtool.study.schemas import (
@@ -71,6 +72,14 @@ async def export_cards(
 ) -> Response:
     """All cards with their scheduling state: an Anki package (`.apkg`; when importing, tick
     "Import any learning progress" to keep it) or CSV."""
+    return await export_response(session, notebook, format)
+
+
+async def export_response(
+    session: AsyncSession, notebook: Notebook, format: Literal["csv", "anki"]
+) -> Response:
+    """The export as a download named after the notebook; the web app's export button
+    answers with this same file."""
     body = await service.export_cards(session, notebook, format)
     stem = filename(notebook.name).removesuffix(".md")
     if format == "csv":

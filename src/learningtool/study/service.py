@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, literal, select, tuple_
+from sqlalchemy import Select, delete, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from learningtool import cursor as cursors
@@ -62,6 +62,21 @@ async def list_cards(
     cards = found[:limit]
     more = len(found) > limit and cards
     return CardPage(cards, cursors.encode(cards[-1][1].due_at, cards[-1][0].id) if more else None)
+
+
+async def list_suspended(
+    session: AsyncSession, notebook: Notebook, *, limit: int
+) -> tuple[list[tuple[StudyItem, CardState]], int]:
+    """The notebook's suspended cards (first `limit`, oldest first) and how many there are:
+    the review page lists them to resume."""
+    query = _cards(notebook.id).where(CardState.suspended.is_(True))
+    rows = await session.execute(query.order_by(StudyItem.created_at, StudyItem.id).limit(limit))
+    total = await session.scalar(
+        select(func.count()).where(
+            CardState.notebook_id == notebook.id, CardState.suspended.is_(True)
+        )
+    )
+    return [(item, state) for item, state in rows.all()], int(total or 0)
 
 
 @dataclass
