@@ -173,6 +173,10 @@ def test_search_the_graph_expand_nodes_and_open_a_mention(
     page.keyboard.press("Enter")
     expect(page.locator(f'#graph g.node.expanded[data-name="{name}"]')).to_have_count(1)
     expect(page.locator(f'#graph g.node[data-name="{name}"]')).to_be_focused()
+    page.set_viewport_size({"width": 1000, "height": 800})  # drawn again for the new width
+    page.wait_for_timeout(400)
+    expect(page.locator(f'#graph g.node[data-name="{name}"]')).to_be_focused()
+    page.set_viewport_size({"width": 1280, "height": 800})
     fits_a_phone(page, screens, "graph-phone")
 
     panel.get_by_role("link", name="Passages that mention it").click()

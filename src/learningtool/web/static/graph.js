@@ -83,7 +83,16 @@
 
   // The drawing fitted to the holder's width: one unit of the picture is one pixel, so the
   // labels keep their size on a phone.
+  // Drawn again (a resize, an expansion), a node keeps the keyboard focus it had.
   const draw = () => {
+    const active = document.activeElement;
+    const focused = active && holder.contains(active) && active.dataset ? active.dataset.name : null;
+    paint();
+    const again = focused && holder.querySelector(`g.node[data-name="${CSS.escape(focused)}"]`);
+    if (again) again.focus();
+  };
+
+  const paint = () => {
     const width = Math.max(holder.clientWidth, 280);
     const height = Math.max(Math.round(width * 0.7), 300);
     const all = Array.from(nodes.values());
