@@ -37,6 +37,12 @@ class Source(Base):
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 
+    @property
+    def searchable(self) -> bool:
+        """Its text is extracted and cut into passages: readable, in the feed and found by
+        lexical search, before its embeddings and graph are done (`indexing`)."""
+        return self.text is not None
+
 
 class Chunk(Base):
     """A span of its source's extracted text: `text == source.text[start_char:end_char]`."""

@@ -43,7 +43,11 @@ class SourceRead(BaseModel):
     original_name: str | None
     url: str | None
     tags: list[str]
-    status: str
+    status: str = Field(description="queued | extracting | indexing | ready | failed")
+    searchable: bool = Field(
+        description="Its passages are stored: readable, in the feed and found by lexical "
+        "search. True from `indexing` on, while its embeddings and graph are made."
+    )
     progress: float
     error: str | None
     job_id: str | None

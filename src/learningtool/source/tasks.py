@@ -1,9 +1,14 @@
 """The source jobs: ingestion (a source's bytes, fetched first for a URL, become text and
 chunks through the `ingestion` pipeline) and the purge of a deleted source's files.
 
-Ingestion states: queued -> extracting -> indexing -> ready | failed. The status changes are written
-in short transactions of their own so clients see them while the job runs; the chunks, the
-text and `ready` commit together with the job's completion, so a source is never half-ready.
+Ingestion states: queued -> extracting -> indexing -> ready | failed. The status changes are
+written in short transactions of their own so clients see them while the job runs. A source
+is useful before it is ready: the text, the chunks and their feed entries commit as soon as
+the text is cut (`indexing`: readable, in the feed, found by lexical search), then the
+chunks are embedded and put in the graph, and `ready` commits with the job's completion
+(the vector search and the graph have it then, and the study and topic jobs start). A job
+run again (a crash, a retry) replaces what an earlier attempt stored; a source that fails
+after its chunks were stored keeps them, readable, until it is processed again or deleted.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from learningtool.knowledge.vectors import bump_index_version
 from learningtool.models import Chunk, FeedItem, Notebook, Source, utcnow
 from learningtool.source.service import INGEST_JOB, PURGE_FILES_JOB
 
+INDEXING = 0.6  # the progress once the chunks are stored
 SAVE_BATCH_ROWS = 250  # chunk rows per INSERT: bounds the loop time of one statement
 # What runs once a source is ready, handed off by job name (this package does not import
 # the packages that consume its output).
@@ -62,11 +68,13 @@ async def ingest_source(ctx: JobContext) -> dict[str, Any]:
             return {"skipped": "the source was deleted"}
         raise PermanentJobError("the source's stored file is missing") from None
     count = len(processed.chunks)
-    await _status(ctx, source_id, "indexing", 0.6, f"indexing {count} chunks")
+    if not await _save_chunks(ctx, source, processed):
+        return {"skipped": "the source was deleted while it was processed"}
+    await ctx.progress(INDEXING, f"readable and searchable by its words; indexing {count} chunks")
     embedded = await _index(ctx, source, processed)
     if not await _still_exists(ctx, source):
         return {"skipped": "the source was deleted while it was indexed"}
-    await _save(ctx, source, processed)
+    await _mark_ready(ctx, source)
     return {"chunks": count, "characters": len(processed.text), "embedded": embedded}
 
 
@@ -178,13 +186,41 @@ async def _process(ctx: JobContext, source: Source) -> Processed:
 
 
 @spans.timed("source.save")
-async def _save(ctx: JobContext, source: Source, processed: Processed) -> None:
-    """Replace the source's chunks, mark it ready and bump the notebook's index version, in
-    the job's own transaction (it commits with the job's completion)."""
+async def _save_chunks(ctx: JobContext, source: Source, processed: Processed) -> bool:
+    """Replace the source's text, chunks and their feed entries, and commit at once (status
+    `indexing`): the learner reads and searches it while it is embedded. False when the
+    source was deleted meanwhile."""
+    async with ctx.app.sessions() as session:
+        exists = await session.scalar(select(Source.id).where(Source.id == source.id))
+        if exists is None:
+            return False
+        await _replace_chunks(session, source, processed)
+        await session.commit()
+    return True
+
+
+async def _mark_ready(ctx: JobContext, source: Source) -> None:
+    """In the job's own transaction (it commits with the job's completion): the source is
+    ready, the notebook's vectors are read again (they now hold its embeddings), and the
+    jobs that use a ready source are queued."""
     session = ctx.session
     exists = await session.scalar(select(Source.id).where(Source.id == source.id))
     if exists is None:
         raise PermanentJobError("the source was deleted while it was processed")
+    await session.execute(
+        update(Source)
+        .where(Source.id == source.id)
+        .values(status="ready", progress=1.0, error=None, updated_at=utcnow())
+    )
+    await bump_index_version(session, source.notebook_id)
+    owner = await session.scalar(select(Notebook.owner_id).where(Notebook.id == source.notebook_id))
+    for kind in READY_JOBS:
+        await queue.enqueue(
+            session, kind, {"source_id": source.id}, user_id=owner, notebook_id=source.notebook_id
+        )
+
+
+async def _replace_chunks(session: AsyncSession, source: Source, processed: Processed) -> None:
     await session.execute(delete(Chunk).where(Chunk.source_id == source.id))
     now = utcnow()
     pairs = list(zip(processed.chunks, processed.keys, strict=True))
@@ -219,19 +255,14 @@ async def _save(ctx: JobContext, source: Source, processed: Processed) -> None:
             text=processed.text,
             title=processed.title,
             media_type=processed.media_type,
-            status="ready",
-            progress=1.0,
+            status="indexing",
+            progress=INDEXING,
             error=None,
             updated_at=now,
         )
     )
     await bump_index_version(session, source.notebook_id)
     await _replace_chunk_feed(session, source, processed, pairs)
-    owner = await session.scalar(select(Notebook.owner_id).where(Notebook.id == source.notebook_id))
-    for kind in READY_JOBS:
-        await queue.enqueue(
-            session, kind, {"source_id": source.id}, user_id=owner, notebook_id=source.notebook_id
-        )
 
 
 async def _replace_chunk_feed(
