@@ -6,6 +6,7 @@ words."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -78,6 +79,11 @@ async def test_a_session_shows_a_card_rates_it_and_says_when_it_is_due_again(api
         assert ">in 10 minutes</time>" in after.text
         assert f"<strong>{len(due) - 1}</strong> card" in after.text
         assert shown_card(after.text) == due[1]["id"]
+        # The card shown is the next one, front and back: the notice names the rated one.
+        front = re.search(r'<div class="front" id="front">(.*?)</div>', after.text, re.S)
+        assert front and html.unescape(front.group(1)) == due[1]["front"]
+        back = re.search(r'<div class="back" id="back">(.*?)</div>', after.text, re.S)
+        assert back and html.unescape(back.group(1)) == due[1]["back"]
         reviewed = (await owner.get(f"/api/v1/notebooks/{notebook_id}/cards/{card['id']}")).json()
         assert reviewed["reps"] == 1 and reviewed["last_review_at"] is not None
 
