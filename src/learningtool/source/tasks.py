@@ -172,7 +172,10 @@ async def _process(ctx: JobContext, source: Source) -> Processed:
         overlap_tokens=settings.chunk_overlap_tokens,
     )
     try:
-        return await ctx.app.cpu.run(settings.extract_timeout_seconds, pipeline.process_file, job)
+        # Urgent: the learner waits to read it; study and topic work of earlier sources waits.
+        return await ctx.app.cpu.run(
+            settings.extract_timeout_seconds, pipeline.process_file, job, urgent=True
+        )
     except IngestionError as error:
         raise PermanentJobError(error.message) from None
     except CpuTimeout:

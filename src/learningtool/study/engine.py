@@ -20,6 +20,7 @@ from learningtool.llm import LlmClient, LlmError, UsageRecorder, delimit
 from learningtool.study.drafts import Draft, from_material
 from learningtool.study.offline import Section, generate
 
+SECTIONS_PER_TASK = 8
 OFFLINE_SECONDS = 300.0
 
 
@@ -48,7 +49,12 @@ class OfflineEngine:
         self.pool = pool
 
     async def study(self, sections: Sequence[Section]) -> Outcome:
-        drafts = await self.pool.run(OFFLINE_SECONDS, offline_drafts, list(sections))
+        """A few sections per task of the pool: a long source's material in one task held
+        a process for seconds, and the next upload's extraction waited behind it."""
+        drafts: list[Draft] = []
+        for first in range(0, len(sections), SECTIONS_PER_TASK):
+            group = list(sections[first : first + SECTIONS_PER_TASK])
+            drafts += await self.pool.run(OFFLINE_SECONDS, offline_drafts, group)
         return Outcome(drafts, self.name)
 
 
