@@ -96,8 +96,11 @@ def test_scroll_filter_search_and_open_a_passage(
     more.focus()
     page.keyboard.press("Enter")
     expect(passages).not_to_have_count(PAGE_SIZE)
-    focused = page.evaluate("document.activeElement.closest('li.item') !== null")
-    assert focused, "the focus stays with the feed's items"
+    # The focus moves once htmx has settled the new items, a moment after they show.
+    page.wait_for_function(
+        "document.activeElement && document.activeElement.closest('li.item') !== null",
+        timeout=5_000,
+    )
 
     page.get_by_role("link", name="Flashcards").click()
     cards = page.locator("#feed li.item")
